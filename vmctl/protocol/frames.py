@@ -1,0 +1,236 @@
+"""The frames that cross the worker boundary, and how a line becomes one.
+
+Both directions are newline-delimited JSON: one frame per line, every frame a
+msgspec Struct with a ``type`` tag. The supervisor writes :data:`Request`
+frames to the worker's stdin; the worker writes :data:`Reply` frames to its
+stdout, starting with exactly one :class:`Hello`.
+
+Per request the worker sends zero or more event frames (:class:`Console`,
+:class:`Value`, :class:`JsException`, :class:`System`) carrying the request's
+``id``, then exactly one terminal frame: :class:`Ok` or :class:`Error`.
+
+Control frames (:class:`Cancel`, :class:`Ping`, :class:`Shutdown`) may arrive
+while a request runs; the worker reads them on its own thread.
+
+Both sides ship together, so decoding is strict: an unknown tag, an unknown
+field or a wrong type is a :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# Large enough for a 1 MiB REPL input after JSON escaping, small enough that a
+# runaway line is refused long before it costs real memory.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """A line that is not a valid frame of this protocol version."""
+
+
+class Frame(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type"):
+    """Base of every frame; the subclass's ``tag`` names it on the wire."""
+
+
+# -- shared payloads ----------------------------------------------------------
+
+
+class ExecLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The limits the worker itself enforces for one request.
+
+    ``cpu_ms`` and ``wall_ms`` interrupt the script softly. ``mem_mb`` is the
+    engine's heap limit. Event and output limits are counted by the supervisor.
+    """
+
+    cpu_ms: int
+    wall_ms: int
+    mem_mb: int
+
+
+class RuntimeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How scripts are evaluated (the template's ``runtime`` and ``resolver``)."""
+
+    esm: bool = False
+    strict: bool = False
+    extensions: tuple[str, ...] = (".js", ".mjs")
+
+
+# -- supervisor -> worker -----------------------------------------------------
+
+
+class ExecRepl(Frame, tag="exec_repl"):
+    """Evaluate one REPL snippet in the session's global scope."""
+
+    id: int
+    code: str
+    limits: ExecLimits
+    runtime: RuntimeOptions = RuntimeOptions()
+
+
+class RunFile(Frame, tag="run_file"):
+    """Run a file of the worktree; ``path`` is relative and already cleaned."""
+
+    id: int
+    path: str
+    limits: ExecLimits
+    args: dict[str, Any] = {}
+    env: dict[str, Any] = {}
+    runtime: RuntimeOptions = RuntimeOptions()
+
+
+class RunStartup(Frame, tag="run_startup"):
+    """Evaluate libraries (absolute paths) then startup files (worktree-relative).
+
+    The first failure ends the request with an ``Error`` whose code is
+    ``STARTUP_FAILED`` (or ``INVALID_PATH``) and whose message names the file.
+    """
+
+    id: int
+    limits: ExecLimits
+    libraries: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    runtime: RuntimeOptions = RuntimeOptions()
+
+
+class Cancel(Frame, tag="cancel"):
+    """Interrupt request ``id`` if it is still running."""
+
+    id: int
+
+
+class Ping(Frame, tag="ping"):
+    id: int
+
+
+class Shutdown(Frame, tag="shutdown"):
+    """Exit as soon as the running request (if any) is interrupted."""
+
+
+Request = ExecRepl | RunFile | RunStartup | Cancel | Ping | Shutdown
+
+
+# -- worker -> supervisor -----------------------------------------------------
+
+
+class Hello(Frame, tag="hello"):
+    """The worker's first frame."""
+
+    protocol: int
+    pid: int
+    engine: str
+    engine_version: str
+    operations: tuple[str, ...]
+    soft_interrupt: bool
+    # Why soft interrupts are off, when they are (the failed layout check).
+    degraded_reason: str | None = None
+
+
+ConsoleLevel = Literal["log", "info", "warn", "error", "debug"]
+
+
+class Console(Frame, tag="console"):
+    id: int
+    level: ConsoleLevel
+    text: str
+
+
+class Value(Frame, tag="value"):
+    """The value of the last expression; ``json`` is absent when not JSON-representable."""
+
+    id: int
+    value_type: str
+    preview: str
+    json: Any = msgspec.UNSET
+
+
+class JsException(Frame, tag="exception"):
+    """The script threw; ``message`` is the engine's text (``TypeError: boom``)."""
+
+    id: int
+    message: str
+    name: str | None = None
+    stack: str | None = None
+
+
+class System(Frame, tag="system"):
+    id: int
+    level: Literal["info", "warn", "error"]
+    message: str
+
+
+class Pong(Frame, tag="pong"):
+    id: int
+
+
+class Ok(Frame, tag="ok"):
+    """Terminal: the request finished normally (its ``Value`` came before)."""
+
+    id: int
+    cpu_ms: float
+
+
+ErrorCode = Literal[
+    "JS_ERROR",  # the script threw; the JsException event came before
+    "TIMEOUT",  # interrupted at cpu_ms or wall_ms (``limit`` says which)
+    "MEMORY_LIMIT",  # the engine's allocation limit was hit
+    "CANCELLED",  # a Cancel frame interrupted it
+    "STARTUP_FAILED",
+    "INVALID_PATH",
+    "FILE_NOT_FOUND",
+    "BAD_REQUEST",
+    "INTERNAL",
+]
+
+
+class Error(Frame, tag="error"):
+    """Terminal: the request failed; the context survives unless the worker exits."""
+
+    id: int
+    code: ErrorCode
+    message: str
+    cpu_ms: float = 0.0
+    limit: str | None = None
+
+
+Reply = Hello | Console | Value | JsException | System | Pong | Ok | Error
+Event = Console | Value | JsException | System
+
+
+# -- encoding -----------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_request_decoder = msgspec.json.Decoder(Request)
+_reply_decoder = msgspec.json.Decoder(Reply)
+
+
+def encode(frame: Frame) -> bytes:
+    """One frame as one line, newline included."""
+    return _encoder.encode(frame) + b"\n"
+
+
+def _check_length(line: bytes) -> None:
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"line of {len(line)} bytes exceeds the maximum of {MAX_LINE_BYTES}")
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse one line read by the worker."""
+    _check_length(line)
+    try:
+        return _request_decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"bad request frame: {exc}") from exc
+
+
+def decode_reply(line: bytes) -> Reply:
+    """Parse one line read by the supervisor."""
+    _check_length(line)
+    try:
+        return _reply_decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"bad reply frame: {exc}") from exc
