@@ -1,4 +1,4 @@
-"""Fixtures every test shares: the process-leak check and bounded waiting."""
+"""Fixtures every test shares: the process-leak check."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ctypes
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -62,12 +62,3 @@ def no_leaked_processes() -> Iterator[None]:
         _live_children()
         if descriptions:
             pytest.fail("test leaked processes:\n" + "\n".join(descriptions))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Wait (bounded) for a condition that has no event to await, e.g. another process's state."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
