@@ -1,0 +1,1 @@
+"""The `vmctl` command line and its HTTP client (talks to the daemon only over HTTP)."""

@@ -1,0 +1,60 @@
+"""What every command receives: the client, the output mode, and thin printing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import msgspec
+
+from vmctl.cli.client import Client
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the command failed (API error, daemon unreachable); click.ClickException's code
+EXIT_NOT_OK = 2  # the JavaScript ran but its execution ended other than "ok" (also click usage)
+
+
+def to_json(value: Any) -> str:
+    """The API's JSON for ``value`` (Structs, lists of them, or plain data), indented."""
+    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
+
+
+@dataclass
+class CliContext:
+    """Built once by the root group and handed to commands through click's context."""
+
+    client: Client
+    url: str
+    url_is_explicit: bool  # given by --server-url or VMCTL_URL, not found in the record
+    json: bool
+    color: bool | None  # None: let click decide (colour only on a terminal)
+
+    def echo(self, text: str, *, err: bool = False) -> None:
+        click.echo(text, err=err, color=self.color)
+
+    def show(self, value: Any, human: str) -> None:
+        """Print ``value`` as JSON under ``--json``, else the human text made from it."""
+        self.echo(to_json(value) if self.json else human)
+
+
+def color_choice() -> bool | None:
+    # https://no-color.org: any non-empty NO_COLOR turns colour off even on a terminal.
+    return False if os.environ.get("NO_COLOR") else None
+
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+def json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:
+    """Option callback: the value is a JSON object, e.g. ``--args '{"n": 3}'``."""
+    if value is None:
+        return {}
+    try:
+        decoded = msgspec.json.decode(value)
+    except msgspec.DecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", ctx, param) from None
+    if not isinstance(decoded, dict):
+        raise click.BadParameter("must be a JSON object, like '{\"key\": 1}'", ctx, param)
+    return decoded

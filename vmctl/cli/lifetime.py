@@ -1,0 +1,234 @@
+"""``vmctl up``, ``down``, ``status`` and ``logs``: the daemon's lifetime on this machine.
+
+One daemon per ``$VMCTL_HOME``, known through ``$VMCTL_HOME/daemon.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import click
+import psutil
+
+from vmctl.cli import format as fmt
+from vmctl.cli.client import Client, ClientError
+from vmctl.cli.context import EXIT_ERROR, CliContext, pass_cli
+from vmctl.cli.daemon import (
+    DEFAULT_LISTEN,
+    DaemonStartError,
+    daemon_argv,
+    resolve_home,
+    start_detached,
+    stop,
+    url_of,
+)
+from vmctl.cli.daemon_record import (
+    DB_NAME,
+    LOG_NAME,
+    DaemonRecord,
+    DaemonStatus,
+    find_daemon,
+    read_record,
+    remove_record,
+    running_record,
+    vmctl_home,
+    write_record,
+)
+from vmctl.cli.logfile import follow, print_file
+
+LISTEN_HELP = "Address to serve the API on (a fixed port; 0 is not supported)."
+
+
+def utc_now() -> str:
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def check_listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected HOST:PORT with a port from 1 to 65535", ctx, param)
+    return value
+
+
+def check_engine(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    for entry in value:
+        name, sep, command = entry.partition("=")
+        if not (name and sep and command.strip()):
+            raise click.BadParameter(f"{entry!r} is not NAME=COMMAND", ctx, param)
+    return value
+
+
+@click.command("up")
+@click.option(
+    "--listen", default=DEFAULT_LISTEN, show_default=True, callback=check_listen, help=LISTEN_HELP
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite store.  [default: $VMCTL_HOME/vmctl.db]",
+)
+@click.option(
+    "--engine",
+    "engines",
+    multiple=True,
+    callback=check_engine,
+    metavar="NAME=COMMAND",
+    help="Run COMMAND as the worker of templates with engine NAME (repeatable).",
+)
+@click.option(
+    "--detach", "-d", is_flag=True, help="Run in the background, logging to $VMCTL_HOME/daemon.log."
+)
+@pass_cli
+def up(
+    cli: CliContext, listen: str, db: Path | None, engines: tuple[str, ...], detach: bool
+) -> None:
+    """Start the daemon, in the foreground unless --detach.
+
+    If the daemon recorded in $VMCTL_HOME already runs, say so and exit 0.
+    """
+    home = resolve_home()
+    running = running_record(home)
+    if running is not None:
+        cli.show(running, f"vmctl daemon already running at {running.url} (pid {running.pid})")
+        return
+    db_path = (db or home / DB_NAME).absolute()
+    argv = daemon_argv(listen, db_path, engines)
+    if not detach:
+        exec_foreground(home, listen, db_path, argv)
+    try:
+        pid, log_path = start_detached(home, listen, db_path, engines)
+    except DaemonStartError as exc:
+        if exc.log_tail:
+            cli.echo(f"--- last lines of {home / LOG_NAME} ---\n{exc.log_tail}", err=True)
+        raise click.ClickException(str(exc)) from exc
+    record = DaemonRecord(
+        pid=pid,
+        url=url_of(listen),
+        started_at=utc_now(),
+        create_time=psutil.Process(pid).create_time(),
+        db_path=str(db_path),
+        log_path=str(log_path),
+    )
+    write_record(home, record)
+    cli.show(record, f"vmctl daemon running at {record.url} (pid {pid})\nlog: {log_path}")
+
+
+def exec_foreground(home: Path, listen: str, db_path: Path, argv: list[str]) -> None:
+    """Become the daemon; the record names this pid, which exec keeps."""
+    record = DaemonRecord(
+        pid=os.getpid(),
+        url=url_of(listen),
+        started_at=utc_now(),
+        create_time=psutil.Process().create_time(),
+        db_path=str(db_path),
+    )
+    write_record(home, record)
+    os.environ["VMCTL_HOME"] = str(home)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        remove_record(home)
+        raise click.ClickException(f"cannot run the daemon: {exc}") from exc
+
+
+@click.command("down")
+@pass_cli
+def down(cli: CliContext) -> None:
+    """Stop the recorded daemon.
+
+    SIGTERM first; SIGKILL if it has not exited after 10 seconds.
+    """
+    home = vmctl_home()
+    record = read_record(home)
+    if record is None:
+        cli.echo(f"vmctl daemon not running (no record in {home})")
+        return
+    if find_daemon(record) is None:
+        remove_record(home)
+        cli.echo(f"vmctl daemon not running (removed the stale record of pid {record.pid})")
+        return
+    outcome = stop(record.pid)
+    remove_record(home)
+    how = "killed after it ignored SIGTERM" if outcome == "killed" else "stopped"
+    cli.echo(f"vmctl daemon {how} (pid {record.pid})")
+
+
+@click.command("status")
+@pass_cli
+def status(cli: CliContext) -> None:
+    """Show whether the daemon runs.
+
+    With its URL, pid, uptime and live session count. A record whose pid is gone
+    or now belongs to another program is reported as stale. Exits 0 when the
+    daemon runs and answers, 1 otherwise.
+    """
+    found = daemon_status(vmctl_home())
+    cli.show(found, fmt.daemon_status(found))
+    if not found.running or found.problem:
+        click.get_current_context().exit(EXIT_ERROR)
+
+
+def daemon_status(home: Path) -> DaemonStatus:
+    record = read_record(home)
+    if record is None:
+        return DaemonStatus(running=False, home=str(home))
+    proc = find_daemon(record)
+    if proc is None:
+        return DaemonStatus(running=False, home=str(home), record=record, stale=True)
+    found = DaemonStatus(
+        running=True, home=str(home), record=record, uptime_s=time.time() - record.create_time
+    )
+    try:
+        with Client(record.url) as client:
+            found.active_sessions = client.runtime_summary().active_sessions
+    except ClientError as exc:
+        found.problem = str(exc)
+    return found
+
+
+@click.command("logs")
+@click.option("--follow", "-f", "follow_", is_flag=True, help="Keep printing what is appended.")
+@click.option("--session", "session_id", help="Show this session's worker log (its stderr).")
+@click.option("--tail", "-n", "lines", type=click.IntRange(min=0), help="Only the last N lines.")
+def logs(follow_: bool, session_id: str | None, lines: int | None) -> None:
+    """Print the daemon's log (or a session worker's).
+
+    --session ID prints $VMCTL_HOME/sessions/ID/worker.log, the worker's stderr.
+
+    With --follow, keep printing what is appended until Ctrl-C (which exits 0).
+    """
+    path = log_path(vmctl_home(), session_id)
+    offset = print_file(path, lines)
+    if follow_:
+        follow(path, offset)
+
+
+def log_path(home: Path, session_id: str | None) -> Path:
+    if session_id is not None:
+        try:
+            session_id = str(uuid.UUID(session_id))
+        except ValueError:
+            raise click.BadParameter("not a session id", param_hint="--session") from None
+        path = home / "sessions" / session_id / "worker.log"
+        if not path.exists():
+            raise click.ClickException(f"no worker log for session {session_id} at {path}")
+        return path
+    record = read_record(home)
+    if record is not None and record.log_path is not None:
+        return Path(record.log_path)
+    path = home / LOG_NAME
+    if not path.exists():
+        if record is not None:
+            raise click.ClickException("the daemon runs in the foreground; its log is its terminal")
+        raise click.ClickException(f"no daemon log at {path} (start one with `vmctl up --detach`)")
+    return path

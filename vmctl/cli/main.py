@@ -1,0 +1,102 @@
+"""The ``vmctl`` command: one click group, its global options, and the error policy.
+
+Exit codes: 0 success; 1 the command failed (the API refused it, the daemon is
+not running); 2 an execution ended other than ``ok``, and also click's own
+usage errors (a bad option), as click does everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from vmctl.cli import format as fmt
+from vmctl.cli.client import Client, ClientError
+from vmctl.cli.context import CliContext, color_choice, pass_cli
+from vmctl.cli.daemon_record import running_record, vmctl_home
+from vmctl.cli.executions import exec_
+from vmctl.cli.lifetime import down, logs, status, up
+from vmctl.cli.oneshot import run
+from vmctl.cli.sessions import session
+from vmctl.cli.templates import template
+
+DEFAULT_URL = "http://127.0.0.1:3210"
+
+
+class VmctlGroup(click.Group):
+    """The root group: client errors from any command become ``Error: ...`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def resolve_server_url(given: str | None) -> tuple[str, bool]:
+    """The daemon's URL and whether the user chose it (option or VMCTL_URL)."""
+    if given:
+        return given.rstrip("/"), True
+    record = running_record(vmctl_home())
+    return (record.url if record is not None else DEFAULT_URL), False
+
+
+@click.group(cls=VmctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--server-url",
+    "--url",
+    "server_url",
+    envvar="VMCTL_URL",
+    metavar="URL",
+    help=f"The daemon's URL.  [default: $VMCTL_URL, else the running daemon's, else {DEFAULT_URL}]",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print the API's JSON instead of text.")
+@click.version_option(package_name="vmctl", prog_name="vmctl")
+@click.pass_context
+def cli(ctx: click.Context, server_url: str | None, json_output: bool) -> None:
+    """Run JavaScript in isolated, stateful sessions served by a local daemon.
+
+    Start the daemon with `vmctl up --detach`, then create a template, a
+    session on a directory, and run code in it with `vmctl exec repl`.
+    """
+    url, explicit = resolve_server_url(server_url)
+    client = ctx.with_resource(Client(url))
+    ctx.obj = CliContext(
+        client=client, url=url, url_is_explicit=explicit, json=json_output, color=color_choice()
+    )
+    ctx.color = ctx.obj.color
+
+
+@click.group("ops")
+def ops() -> None:
+    """Ask the daemon how it is."""
+
+
+@ops.command("health")
+@pass_cli
+def health(ctx: CliContext) -> None:
+    """Check that the daemon answers."""
+    answer = ctx.client.health()
+    ctx.show(answer, answer.status)
+
+
+@ops.command("runtime-summary")
+@pass_cli
+def runtime_summary(ctx: CliContext) -> None:
+    """Count the sessions whose worker is alive now."""
+    summary = ctx.client.runtime_summary()
+    ctx.show(summary, fmt.runtime_summary(summary))
+
+
+for command in (up, down, status, logs, run, template, session, exec_, ops):
+    cli.add_command(command)
+
+
+def main() -> None:
+    """The ``vmctl`` console script."""
+    cli(prog_name="vmctl")
+
+
+if __name__ == "__main__":
+    main()
