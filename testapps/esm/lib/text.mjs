@@ -1,0 +1,5 @@
+import { add } from "./math.mjs";
+
+export function shout(text) {
+  return `${text.toUpperCase()}!${"!".repeat(add(0, 1))}`;
+}

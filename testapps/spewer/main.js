@@ -1,0 +1,8 @@
+// Logs many lines (5000 unless __ARGS__.lines says otherwise).
+(function spew(args) {
+  const lines = (args && args.lines) || 5000;
+  for (let i = 1; i <= lines; i++) {
+    console.log(`line ${i} of ${lines}: ${"x".repeat(40)}`);
+  }
+  return lines;
+})(typeof __ARGS__ === "object" ? __ARGS__ : {});
