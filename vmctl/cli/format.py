@@ -62,7 +62,7 @@ def _pad(cell: str, width: int) -> str:
 
 def key_values(pairs: Sequence[tuple[str, str]]) -> str:
     """``Label:  value`` lines with the values aligned; multi-line values are indented."""
-    width = max(len(label) for label, _ in pairs) + 2
+    width = max(len(label) for label, _ in pairs) + 3  # the colon and two spaces
     lines = []
     for label, value in pairs:
         first, *rest = value.split("\n") if value else [""]

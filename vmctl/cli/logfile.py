@@ -19,6 +19,8 @@ FOLLOW_INTERVAL = 0.2
 def tail_offset(file: BinaryIO, lines: int) -> int:
     """The offset where the last ``lines`` lines of ``file`` begin."""
     end = file.seek(0, os.SEEK_END)
+    if lines == 0:
+        return end
     position, newlines = end, 0
     while position > 0:
         size = min(BLOCK, position)

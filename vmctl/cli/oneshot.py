@@ -44,7 +44,8 @@ def run(
 ) -> None:
     """Run FILE once and print its console output and value.
 
-    The session works in FILE's directory, with the fs module exposed. It uses
+    The session works in FILE's directory, with the fs module exposed; a .mjs
+    file runs as an ES module. It uses
     the daemon at --server-url / VMCTL_URL, or the running one; if none runs, it
     starts a temporary daemon (own VMCTL_HOME, free port) and stops it after.
     The template and session made for the run are deleted and closed at the end.
@@ -88,10 +89,14 @@ def run_once(
     template = client.create_template(TEMPLATE_PREFIX + uuid.uuid4().hex[:8])
     stack.callback(quietly, client.delete_template, template.id)
     client.add_module(template.id, "fs")
+    settings = client.get_template(template.id).settings
     if timeout_ms is not None:
-        current = client.get_template(template.id).settings.limits
-        limits = msgspec.structs.replace(current, wall_ms=timeout_ms, cpu_ms=timeout_ms)
+        limits = msgspec.structs.replace(settings.limits, wall_ms=timeout_ms, cpu_ms=timeout_ms)
         client.update_settings(template.id, limits=limits)
+    if path.suffix == ".mjs":
+        client.update_settings(
+            template.id, runtime=msgspec.structs.replace(settings.runtime, esm=True)
+        )
     session = client.create_session(template.id, WORKSPACE, BASE_COMMIT, str(path.parent))
     stack.callback(quietly, client.close_session, session.id)
     return show_execution(cli, lambda: client.run_file(session.id, path.name, args, env))
