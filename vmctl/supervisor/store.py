@@ -49,7 +49,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -490,6 +489,12 @@ def _event_rows(execution_id: str, events: Sequence[Event]) -> Iterator[tuple[An
         yield (e.execution_id, e.seq, e.ts, e.type, _json(e.payload))
 
 
+def _event(row: Sequence[Any]) -> Event:
+    execution_id, seq, ts, type, payload = row
+    payload = _decode_object(payload)
+    return Event(execution_id=execution_id, seq=seq, ts=ts, type=type, payload=payload)
+
+
 def _settings(row: Sequence[Any]) -> Settings:
     vm_id, limits, resolver, runtime = row
     return Settings(
@@ -590,12 +595,7 @@ class Store:
     async def __aenter__(self) -> Store:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -605,6 +605,23 @@ class Store:
         self._reader.stop()
         await self._writer.wait_stopped()
         await self._reader.wait_stopped()
+
+    async def _read_one(
+        self, convert: Callable[[Sequence[Any]], _T], sql: str, params: Sequence[object]
+    ) -> _T | None:
+        def read(conn: sqlite3.Connection) -> _T | None:
+            row = conn.execute(sql, params).fetchone()
+            return None if row is None else convert(row)
+
+        return await self._reader.run(read)
+
+    async def _read_all(
+        self, convert: Callable[[Sequence[Any]], _T], sql: str, params: Sequence[object]
+    ) -> list[_T]:
+        def read(conn: sqlite3.Connection) -> list[_T]:
+            return [convert(row) for row in conn.execute(sql, params)]
+
+        return await self._reader.run(read)
 
     # -- templates
 
@@ -803,12 +820,8 @@ class Store:
         await self._writer.run(write)
 
     async def get_session(self, session_id: str) -> Session | None:
-        def read(conn: sqlite3.Connection) -> Session | None:
-            sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?"
-            row = conn.execute(sql, (session_id,)).fetchone()
-            return None if row is None else _session(row)
-
-        return await self._reader.run(read)
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        return await self._read_one(_session, sql, (session_id,))
 
     async def list_sessions(self, status: str | None = None) -> list[Session]:
         """Newest first, all of them or those with this status."""
@@ -817,11 +830,7 @@ class Store:
             f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             f" ORDER BY created_at DESC, {_NEWEST_FIRST}"
         )
-
-        def read(conn: sqlite3.Connection) -> list[Session]:
-            return [_session(row) for row in conn.execute(sql, params)]
-
-        return await self._reader.run(read)
+        return await self._read_all(_session, sql, params)
 
     # -- executions and events
 
@@ -865,12 +874,8 @@ class Store:
         await self._writer.run(write)
 
     async def get_execution(self, execution_id: str) -> Execution | None:
-        def read(conn: sqlite3.Connection) -> Execution | None:
-            sql = f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?"
-            row = conn.execute(sql, (execution_id,)).fetchone()
-            return None if row is None else _execution(row)
-
-        return await self._reader.run(read)
+        sql = f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?"
+        return await self._read_one(_execution, sql, (execution_id,))
 
     async def list_executions(self, session_id: str, limit: int = 50) -> list[Execution]:
         """The session's latest executions, newest first."""
@@ -878,28 +883,15 @@ class Store:
             f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE session_id = ?"
             f" ORDER BY started_at DESC, {_NEWEST_FIRST} LIMIT ?"
         )
-
-        def read(conn: sqlite3.Connection) -> list[Execution]:
-            return [_execution(row) for row in conn.execute(sql, (session_id, limit))]
-
-        return await self._reader.run(read)
+        return await self._read_all(_execution, sql, (session_id, limit))
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """The execution's events with seq > after_seq, ascending."""
-
-        def read(conn: sqlite3.Connection) -> list[Event]:
-            rows = conn.execute(
-                "SELECT seq, ts, type, payload FROM events"
-                " WHERE execution_id = ? AND seq > ? ORDER BY seq",
-                (execution_id, after_seq),
-            )
-            return [
-                Event(execution_id=execution_id, seq=seq, ts=ts, type=type,
-                      payload=_decode_object(payload))
-                for seq, ts, type, payload in rows
-            ]
-
-        return await self._reader.run(read)
+        sql = (
+            "SELECT execution_id, seq, ts, type, payload FROM events"
+            " WHERE execution_id = ? AND seq > ? ORDER BY seq"
+        )
+        return await self._read_all(_event, sql, (execution_id, after_seq))
 
     # -- recovery
 
