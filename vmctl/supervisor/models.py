@@ -30,7 +30,11 @@ class Model(msgspec.Struct, forbid_unknown_fields=True):
     """Base of the API objects."""
 
 
-class Limits(Model, frozen=True):
+class FrozenModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Base of the API objects that are values (replaced whole, never edited)."""
+
+
+class Limits(FrozenModel):
     cpu_ms: int = 2000
     wall_ms: int = 5000
     mem_mb: int = 128
@@ -38,19 +42,19 @@ class Limits(Model, frozen=True):
     max_output_kb: int = 256
 
 
-class Resolver(Model, frozen=True):
+class Resolver(FrozenModel):
     roots: tuple[str, ...] = (".",)
     extensions: tuple[str, ...] = (".js", ".mjs")
     allow_absolute_repo_imports: bool = False
 
 
-class Runtime(Model, frozen=True):
+class Runtime(FrozenModel):
     esm: bool = False
     strict: bool = False
     console: bool = True
 
 
-class Settings(Model, frozen=True):
+class Settings(FrozenModel):
     vm_id: str
     limits: Limits = Limits()
     resolver: Resolver = Resolver()
