@@ -34,7 +34,7 @@ class FrozenModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Base of the API objects that are values (replaced whole, never edited)."""
 
 
-class Limits(FrozenModel):
+class Limits(FrozenModel, frozen=True):
     cpu_ms: int = 2000
     wall_ms: int = 5000
     mem_mb: int = 128
@@ -42,19 +42,19 @@ class Limits(FrozenModel):
     max_output_kb: int = 256
 
 
-class Resolver(FrozenModel):
+class Resolver(FrozenModel, frozen=True):
     roots: tuple[str, ...] = (".",)
     extensions: tuple[str, ...] = (".js", ".mjs")
     allow_absolute_repo_imports: bool = False
 
 
-class Runtime(FrozenModel):
+class Runtime(FrozenModel, frozen=True):
     esm: bool = False
     strict: bool = False
     console: bool = True
 
 
-class Settings(FrozenModel):
+class Settings(FrozenModel, frozen=True):
     vm_id: str
     limits: Limits = Limits()
     resolver: Resolver = Resolver()
