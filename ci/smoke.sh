@@ -24,7 +24,7 @@ expect_contains "$ERR" "vmctl up"
 pass
 
 step "up --detach starts the daemon and records it"
-run_cli 0 up --detach --listen "127.0.0.1:$PORT" \
+run_cli 0 up --detach --listen "127.0.0.1:$PORT" --handshake-timeout 2 \
     --engine "hang=$PY $PLUGINS/hangs_on_request.py" \
     --engine "die=$PY $PLUGINS/dies_mid_request.py" \
     --engine "flood=$PY $PLUGINS/floods_events.py" \

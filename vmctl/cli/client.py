@@ -59,7 +59,7 @@ class ApiError(ClientError):
     def __init__(
         self, status: int, code: str, message: str, details: dict[str, Any] | None = None
     ) -> None:
-        super().__init__(f"{message} ({code})")
+        super().__init__(f"{message.rstrip()} ({code})")
         self.status = status
         self.code = code
         self.message = message

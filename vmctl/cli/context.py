@@ -27,7 +27,7 @@ class CliContext:
 
     client: Client
     url: str
-    url_is_explicit: bool  # given by --server-url or VMCTL_URL, not found in the record
+    url_is_default: bool  # neither --server-url, VMCTL_URL nor a running recorded daemon gave it
     json: bool
     color: bool | None  # None: let click decide (colour only on a terminal)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from vmctl.cli.daemon_record import vmctl_home
+from vmctl.cli.daemon_record import LOG_NAME, vmctl_home
 
 DEFAULT_LISTEN = "127.0.0.1:3210"
 READY_TIMEOUT = 20.0  # a cold start imports uvicorn, starlette and the store: ~1 s
@@ -49,11 +49,14 @@ def free_port() -> int:
         return port
 
 
-def daemon_argv(listen: str, db_path: Path, engines: Sequence[str]) -> list[str]:
+def daemon_argv(
+    listen: str, db_path: Path, engines: Sequence[str] = (), options: Sequence[str] = ()
+) -> list[str]:
+    """The daemon's command line; ``options`` are passed through as they are."""
     argv = [sys.executable, "-m", "vmctl.supervisor", "--listen", listen, "--db", str(db_path)]
     for engine in engines:
         argv += ["--engine", engine]
-    return argv
+    return argv + list(options)
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
@@ -125,16 +128,16 @@ def stop(pid: int, grace: float = STOP_GRACE) -> str:
     return "killed"
 
 
-def start_detached(
-    home: Path, listen: str, db_path: Path, engines: Sequence[str]
-) -> tuple[int, Path]:
-    """Start a detached daemon and wait until it is healthy. Returns its pid and log path."""
-    url = url_of(listen)
+def start_detached(home: Path, url: str, argv: list[str]) -> tuple[int, Path]:
+    """Start the daemon ``argv`` detached and wait until ``url`` is healthy.
+
+    Returns its pid and log path.
+    """
     if is_healthy(url, timeout=1.0):
         raise DaemonStartError(f"another server already answers at {url}")
-    log_path = home / "daemon.log"
+    log_path = home / LOG_NAME
     start_offset = log_path.stat().st_size if log_path.exists() else 0
-    pid = spawn_detached(daemon_argv(listen, db_path, engines), home, log_path)
+    pid = spawn_detached(argv, home, log_path)
     try:
         wait_healthy(pid, url)
     except DaemonStartError as exc:

@@ -86,9 +86,23 @@ def check_engine(
 @click.option(
     "--detach", "-d", is_flag=True, help="Run in the background, logging to $VMCTL_HOME/daemon.log."
 )
+@click.option(
+    "--max-sessions", type=click.IntRange(min=1), help="Live sessions at most.  [default: 64]"
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a new worker has to say hello.  [default: 10]",
+)
 @pass_cli
 def up(
-    cli: CliContext, listen: str, db: Path | None, engines: tuple[str, ...], detach: bool
+    cli: CliContext,
+    listen: str,
+    db: Path | None,
+    engines: tuple[str, ...],
+    detach: bool,
+    max_sessions: int | None,
+    handshake_timeout: float | None,
 ) -> None:
     """Start the daemon, in the foreground unless --detach.
 
@@ -100,11 +114,16 @@ def up(
         cli.show(running, f"vmctl daemon already running at {running.url} (pid {running.pid})")
         return
     db_path = (db or home / DB_NAME).absolute()
-    argv = daemon_argv(listen, db_path, engines)
+    options = []
+    if max_sessions is not None:
+        options += ["--max-sessions", str(max_sessions)]
+    if handshake_timeout is not None:
+        options += ["--handshake-timeout", f"{handshake_timeout:g}"]
+    argv = daemon_argv(listen, db_path, engines, options)
     if not detach:
         exec_foreground(home, listen, db_path, argv)
     try:
-        pid, log_path = start_detached(home, listen, db_path, engines)
+        pid, log_path = start_detached(home, url_of(listen), argv)
     except DaemonStartError as exc:
         if exc.log_tail:
             cli.echo(f"--- last lines of {home / LOG_NAME} ---\n{exc.log_tail}", err=True)

@@ -35,11 +35,11 @@ class VmctlGroup(click.Group):
 
 
 def resolve_server_url(given: str | None) -> tuple[str, bool]:
-    """The daemon's URL and whether the user chose it (option or VMCTL_URL)."""
+    """The daemon's URL, and whether it is only the default (nothing named a daemon)."""
     if given:
-        return given.rstrip("/"), True
+        return given.rstrip("/"), False
     record = running_record(vmctl_home())
-    return (record.url if record is not None else DEFAULT_URL), False
+    return (record.url, False) if record is not None else (DEFAULT_URL, True)
 
 
 @click.group(cls=VmctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,10 +60,10 @@ def cli(ctx: click.Context, server_url: str | None, json_output: bool) -> None:
     Start the daemon with `vmctl up --detach`, then create a template, a
     session on a directory, and run code in it with `vmctl exec repl`.
     """
-    url, explicit = resolve_server_url(server_url)
+    url, is_default = resolve_server_url(server_url)
     client = ctx.with_resource(Client(url))
     ctx.obj = CliContext(
-        client=client, url=url, url_is_explicit=explicit, json=json_output, color=color_choice()
+        client=client, url=url, url_is_default=is_default, json=json_output, color=color_choice()
     )
     ctx.color = ctx.obj.color
 

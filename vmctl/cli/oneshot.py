@@ -15,7 +15,14 @@ import msgspec
 
 from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import CliContext, json_object, pass_cli
-from vmctl.cli.daemon import DaemonStartError, free_port, is_healthy, start_detached, stop, url_of
+from vmctl.cli.daemon import (
+    DaemonStartError,
+    daemon_argv,
+    free_port,
+    start_detached,
+    stop,
+    url_of,
+)
 from vmctl.cli.daemon_record import DB_NAME
 from vmctl.cli.executions import exit_with_status, show_execution
 from vmctl.cli.models import Execution
@@ -46,8 +53,9 @@ def run(
 
     The session works in FILE's directory, with the fs module exposed; a .mjs
     file runs as an ES module. It uses
-    the daemon at --server-url / VMCTL_URL, or the running one; if none runs, it
-    starts a temporary daemon (own VMCTL_HOME, free port) and stops it after.
+    the daemon at --server-url / VMCTL_URL, or the one `vmctl up` recorded in
+    $VMCTL_HOME; with neither, it starts a temporary daemon (its own temporary
+    VMCTL_HOME, a free port) and stops it after.
     The template and session made for the run are deleted and closed at the end.
 
     Exits 0 when the run ended ok, 2 when it did not, 1 when vmctl failed.
@@ -61,12 +69,12 @@ def run(
 
 def daemon_for_run(cli: CliContext, stack: contextlib.ExitStack) -> CliContext:
     """The given daemon if there is one, else a temporary one stopped when ``stack`` closes."""
-    if cli.url_is_explicit or is_healthy(cli.url):
+    if not cli.url_is_default:
         return cli
     home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vmctl-run-")))
     listen = f"127.0.0.1:{free_port()}"
     try:
-        pid, _ = start_detached(home, listen, home / DB_NAME, ())
+        pid, _ = start_detached(home, url_of(listen), daemon_argv(listen, home / DB_NAME))
     except DaemonStartError as exc:
         if exc.log_tail:
             cli.echo(exc.log_tail, err=True)
