@@ -1,0 +1,1 @@
+"""Worker handles: spawn, handshake, limits, death, close (no HTTP)."""

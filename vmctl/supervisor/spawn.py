@@ -1,0 +1,84 @@
+"""How a worker process is set up: its environment, resource limits and parent-death signal.
+
+:func:`child_setup` builds the ``preexec_fn`` that runs in the child between
+fork and exec. Everything is computed here in the parent; the child only makes
+system calls, because after a fork only the forking thread exists and any lock
+another thread held (the import lock, a logging lock) stays held forever.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from collections.abc import Callable, Mapping
+
+MIB = 1024 * 1024
+# The address-space cap is the engine heap twice over (a value or console text
+# is copied once more into Python while it crosses the boundary) plus a base
+# for the interpreter, quickjs, msgspec, thread stacks and glibc malloc arenas.
+# Measured for Python 3.11 + quickjs-ng + a second thread: ~170 MiB VmSize idle,
+# ~240 MiB peak; 512 MiB leaves room for the worker's own buffers.
+ADDRESS_SPACE_BASE_MB = 512
+OPEN_FILES = 256  # a worker needs a handful: its pipes, the files it is reading
+FILE_SIZE_BYTES = 64 * MIB  # workers do not write files; this bounds a runaway one
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def address_space_bytes(mem_mb: int) -> int:
+    return (2 * mem_mb + ADDRESS_SPACE_BASE_MB) * MIB
+
+
+def worker_env(home: str, extra: Mapping[str, str]) -> dict[str, str]:
+    """The whole environment of a worker: a few fixed variables plus ``extra``."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": home,
+        # The worktree is the cwd: a file there must never shadow a module of
+        # the worker (python -m would otherwise put the cwd first on sys.path).
+        "PYTHONSAFEPATH": "1",
+        # glibc reserves 64 MiB of address space per thread arena; two arenas
+        # keep the RLIMIT_AS headroom predictable.
+        "MALLOC_ARENA_MAX": "2",
+    }
+    env.update(extra)
+    return env
+
+
+def child_setup(mem_mb: int) -> Callable[[], None]:
+    """The ``preexec_fn`` for a worker whose engine heap limit is ``mem_mb``.
+
+    The parent-death signal fires when the *thread* that forked dies, so spawn
+    from the event loop's thread (asyncio does), never from a pool thread.
+    """
+    limits = [
+        (resource.RLIMIT_AS, _capped(resource.RLIMIT_AS, address_space_bytes(mem_mb))),
+        (resource.RLIMIT_NOFILE, _capped(resource.RLIMIT_NOFILE, OPEN_FILES)),
+        (resource.RLIMIT_FSIZE, _capped(resource.RLIMIT_FSIZE, FILE_SIZE_BYTES)),
+        (resource.RLIMIT_CORE, 0),  # a crashing sandbox leaves no core files behind
+    ]
+    prctl = _libc.prctl
+    parent = os.getpid()
+
+    def setup() -> None:
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))  # hard too: the worker cannot raise them
+        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(126)
+        # The parent may have died between fork and prctl: then no signal will
+        # ever come, and we have already been reparented.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return setup
+
+
+def _capped(which: int, value: int) -> int:
+    """``value``, or our own hard limit when that is lower (a hard limit cannot be raised)."""
+    hard = resource.getrlimit(which)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
