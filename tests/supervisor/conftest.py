@@ -1,0 +1,54 @@
+"""Fixtures for the worker handle tests: fixture-plugin spawn specs and a bounded loop runner."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vmctl.supervisor.worker_handle import SpawnSpec
+
+PLUGINS = Path(__file__).resolve().parents[2] / "testdata" / "plugins"
+# Every test's loop work is bounded by this; each test asserts tighter bounds itself.
+RUN_TIMEOUT = 30.0
+
+PluginSpec = Callable[..., SpawnSpec]
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> PluginSpec:
+    """``plugin("echo", *args, **spec_fields)``: a spec that runs testdata/plugins/echo.py."""
+
+    def spec(name: str, *args: str, **fields: Any) -> SpawnSpec:
+        argv = (sys.executable, str(PLUGINS / f"{name}.py"), *args)
+        return SpawnSpec(argv=argv, cwd=str(tmp_path), mem_mb=fields.pop("mem_mb", 64), **fields)
+
+    return spec
+
+
+@pytest.fixture
+def run() -> Run:
+    """Run a coroutine in a fresh loop, bounded, failing on any error the loop only logged.
+
+    An exception in a protocol callback or a timer does not propagate: asyncio
+    hands it to the loop's exception handler. Here that fails the test.
+    """
+
+    def runner(coro: Coroutine[Any, Any, Any]) -> Any:
+        logged: list[dict[str, Any]] = []
+
+        async def main() -> Any:
+            asyncio.get_running_loop().set_exception_handler(lambda _, ctx: logged.append(ctx))
+            async with asyncio.timeout(RUN_TIMEOUT):
+                return await coro
+
+        result = asyncio.run(main())
+        assert not logged, f"the loop logged errors: {logged}"
+        return result
+
+    return runner
