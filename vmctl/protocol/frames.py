@@ -58,6 +58,8 @@ class RuntimeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     esm: bool = False
     strict: bool = False
     extensions: tuple[str, ...] = (".js", ".mjs")
+    # Host modules ``require(name)`` may return (the template's modules, from the catalog).
+    modules: tuple[str, ...] = ()
 
 
 # -- supervisor -> worker -----------------------------------------------------
