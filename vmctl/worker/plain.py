@@ -1,0 +1,126 @@
+"""The degraded engine: quickjs-ng's binding alone, for when :class:`Engine` cannot attach.
+
+Same interface as :class:`~vmctl.worker.engine.Engine`, fewer powers: no soft interrupt
+(the supervisor's kill at ``wall_ms`` plus grace is the only deadline, and a cancel waits
+for the script to end), no ES modules, and every script is named ``<input>``. Scripts run
+through a small JavaScript helper that evaluates them with indirect ``eval`` (global scope)
+and returns the inspector's JSON text tagged ``v`` (value), ``e`` (thrown) or ``p``
+(a promise still pending, kept for :meth:`PlainEngine._settle`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import _quickjs
+
+from vmctl.worker.engine import (
+    EngineError,
+    JsThrown,
+    NeverSettled,
+    OutOfMemory,
+    Unsupported,
+)
+from vmctl.worker.limits import Budget
+
+_HELPER = r"""
+(function (describe, exception) {
+  "use strict";
+  const evaluate = eval;  // indirect: the global scope, like a script
+  let box = null;
+  function settled() {
+    if (box.state === "ok") return "v" + describe(box.value);
+    if (box.state === "error") return "e" + exception(box.error);
+    return "p";
+  }
+  return function step(source, isAsync) {
+    if (source === null) return settled();
+    let value;
+    try { value = evaluate(source); } catch (e) { return "e" + exception(e); }
+    if (!isAsync) return "v" + describe(value);
+    const current = box = { state: "pending" };
+    value.then((r) => { current.state = "ok"; current.value = r.value; },
+               (e) => { current.state = "error"; current.error = e; });
+    return settled();
+  };
+})
+"""
+
+
+class PlainEngine:
+    """One QuickJS context through the binding only; ``degraded_reason`` says why."""
+
+    soft_interrupt = False
+
+    def __init__(self, degraded_reason: str) -> None:
+        self.degraded_reason: str | None = degraded_reason
+        self._context = _quickjs.Context()
+        self.budget = Budget()  # kept for the interface; nothing interrupts the script
+        self._step: Any = None
+
+    def add_callable(self, name: str, fn: Callable[..., object]) -> None:
+        self._context.add_callable(name, fn)
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        self._context.set_memory_limit(limit_bytes)
+
+    def set_stack_limit(self, limit_bytes: int) -> None:
+        self._context.set_max_stack_size(limit_bytes)
+
+    def collect_garbage(self) -> None:
+        self._context.gc()
+
+    def bootstrap(self, source: str, filename: str) -> None:
+        self._binding(self._context.eval, source + "\n;undefined")
+
+    def use_inspector(self, describe: str, exception: str) -> None:
+        make_step = self._context.eval(_HELPER)
+        self._step = make_step(self._context.eval(describe), self._context.eval(exception))
+
+    def eval_script(self, source: str, filename: str, *, strict: bool = False,
+                    is_async: bool = False) -> str:
+        if strict:  # on the first line, so line numbers stay those of the file
+            source = '"use strict";' + source
+        tagged = self._binding(self._step, source, is_async)
+        self._drain_jobs()
+        if tagged == "p":
+            tagged = self._binding(self._step, None, False)
+        return _untag(tagged)
+
+    def eval_module(self, name: str) -> str:
+        raise Unsupported(f"ES modules need the engine attach, which failed: "
+                          f"{self.degraded_reason}")
+
+    def set_global_json(self, name: str, text: str) -> None:
+        self._context.set(name, self._context.parse_json(text))
+
+    def close(self) -> None:
+        self._step = None
+
+    def _drain_jobs(self) -> None:
+        while self._binding(self._context.execute_pending_job):
+            pass
+
+    def _binding(self, call: Callable[..., Any], *args: Any) -> Any:
+        """Call into the binding, turning its exceptions into engine errors."""
+        try:
+            return call(*args)
+        except (_quickjs.JSException, _quickjs.StackOverflow) as exc:
+            raise _error(str(exc)) from exc
+
+
+def _untag(tagged: str) -> str:
+    if tagged.startswith("v"):
+        return tagged[1:]
+    if tagged.startswith("e"):
+        raise JsThrown(tagged[1:])
+    raise NeverSettled("the promise never settled: no pending job was left to run")
+
+
+def _error(text: str) -> EngineError:
+    message, _, stack = text.partition("\n")
+    if message.startswith("InternalError: out of memory") or message == "null":
+        return OutOfMemory()
+    return JsThrown(json.dumps({"message": message, "stack": stack or None}))
