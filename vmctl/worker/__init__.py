@@ -1,0 +1,7 @@
+"""The worker process: one JavaScript session in QuickJS, driven over the line protocol.
+
+Start it with ``python -m vmctl.worker`` in the session's worktree (see ``__main__``).
+Reading order: ``__main__`` (threads and fds), ``channel`` (frames in and out),
+``session`` (what each request does), ``engine`` (the QuickJS adapter), ``worktree``
+(path rules), ``hostmodules`` (``require``), ``plain`` (the degraded engine).
+"""

@@ -1,0 +1,69 @@
+"""``python -m vmctl.worker``: one JavaScript session, spoken to over the line protocol.
+
+Run it with the session's worktree as the working directory. It is a plain synchronous
+program with two threads:
+
+- **Frames** go out on a private duplicate of the original stdout. At startup fd 1 is
+  pointed at stderr, so nothing the script, Python or a C library prints can corrupt the
+  frame stream. The first frame is :class:`~vmctl.protocol.Hello`; every frame is written
+  whole under one lock (:class:`~vmctl.worker.channel.FrameWriter`).
+- **The reader thread** (``vmctl-stdin``) reads stdin line by line. It answers ``Ping`` with
+  ``Pong`` at once, even while a script runs; it turns ``Cancel`` into the cancel flag of the
+  running request's :class:`~vmctl.worker.limits.Budget` (or marks a waiting request
+  cancelled); it queues requests in the :class:`~vmctl.worker.channel.Inbox`. ``Shutdown``
+  or end of input closes the inbox, which cancels the running request.
+- **The main thread** runs the JavaScript: it takes requests from the inbox one at a time and
+  runs each through :class:`~vmctl.worker.session.Session`, which ends every request with
+  exactly one terminal frame. QuickJS's interrupt handler runs on this thread and stops the
+  script when the budget's cancel flag is set or its wall or CPU deadline has passed.
+
+When the inbox is closed and drained (requests still waiting are answered ``CANCELLED``),
+the worker exits with status 0. It exits with status 1 if the frame pipe breaks, and with
+status 2 if the session cannot start (the reason is on stderr; no handshake is sent).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+
+from vmctl.worker.channel import FrameWriter, Inbox, read_requests
+from vmctl.worker.session import Session
+
+
+def _claim_stdout() -> int:
+    """Keep the real stdout for frames only, on a new fd; point fd 1 at stderr."""
+    sys.stdout.flush()
+    frame_fd = os.dup(1)  # not inherited by children (PEP 446)
+    os.dup2(2, 1)
+    return frame_fd
+
+
+def main() -> int:
+    writer = FrameWriter(_claim_stdout())
+    try:
+        session = Session(os.getcwd(), writer)
+    except Exception:
+        print("vmctl worker: cannot start the session", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return 2
+    inbox = Inbox()
+    try:
+        writer.write(session.hello())
+        reader = threading.Thread(target=read_requests, args=(sys.stdin.buffer, writer, inbox),
+                                  name="vmctl-stdin", daemon=True)
+        reader.start()
+        while (job := inbox.take()) is not None:
+            session.handle(job, inbox)
+    except OSError as exc:
+        print(f"vmctl worker: the frame pipe is closed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""One JavaScript session: the engine, its worktree, and what each request does in it.
+
+:meth:`Session.handle` runs one request on the JavaScript thread and always ends it with
+exactly one terminal frame. Engine errors become coded :class:`Error` frames in
+:func:`_failure` (the one place that maps them); any other exception becomes ``INTERNAL``
+with its traceback on stderr. Global state persists across requests: one context per worker.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import msgspec
+
+from vmctl.protocol import (
+    PROTOCOL_VERSION,
+    Console,
+    Error,
+    ErrorCode,
+    ExecLimits,
+    ExecRepl,
+    Frame,
+    Hello,
+    JsException,
+    Ok,
+    RunFile,
+    RunStartup,
+    RuntimeOptions,
+    Value,
+)
+from vmctl.worker import repl
+from vmctl.worker.channel import FrameWriter, Inbox, Job
+from vmctl.worker.engine import (
+    ENGINE_VERSION,
+    AttachRefused,
+    Engine,
+    EngineError,
+    Interrupted,
+    JsThrown,
+    NeverSettled,
+    OutOfMemory,
+)
+from vmctl.worker.hostmodules import REQUIRE_SOURCE, HostModules
+from vmctl.worker.limits import Budget
+from vmctl.worker.plain import PlainEngine
+from vmctl.worker.worktree import PathRefused, Worktree
+
+OPERATIONS = ("exec_repl", "run_file", "run_startup", "cancel", "ping", "shutdown")
+
+# QuickJS's own default; the main thread's C stack (8 MiB by default) has room for it plus
+# the Python frames between a console call and the script.
+STACK_BYTES = 1024 * 1024
+
+_LEVELS = frozenset({"log", "info", "warn", "error", "debug"})
+
+
+class _Described(msgspec.Struct):
+    """What ``__vmctl.describe`` returns (see prelude.js)."""
+
+    type: str
+    preview: str
+    json: Any = msgspec.UNSET
+
+
+class _Thrown(msgspec.Struct):
+    """What ``__vmctl.exception`` returns (see prelude.js)."""
+
+    message: str
+    name: str | None = None
+    stack: str | None = None
+
+
+class StartupFailed(Exception):
+    """A library or startup file of a RunStartup request failed; the message names it."""
+
+    def __init__(self, code: ErrorCode, message: str, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.limit = limit
+
+
+class Session:
+    """The worker's one context and the requests that run in it, one at a time."""
+
+    def __init__(self, root: str, writer: FrameWriter) -> None:
+        self._writer = writer
+        self._worktree = Worktree(root)
+        self._modules = HostModules(self._worktree)
+        self._engine = _open_engine(self._worktree)
+        self._request_id: int | None = None
+        self._mem_mb: int | None = None
+        self._repl_count = 0
+        self._libraries: set[str] = set()
+        self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        engine = self._engine
+        engine.set_stack_limit(STACK_BYTES)
+        engine.add_callable("__vmctl_host_console", self._console)
+        engine.add_callable("__vmctl_host_modules", self._modules)
+        prelude = importlib.resources.files("vmctl.worker").joinpath("prelude.js")
+        engine.bootstrap(prelude.read_text(encoding="utf-8"), "<prelude>")
+        engine.bootstrap(REQUIRE_SOURCE, "<require>")
+        engine.use_inspector("__vmctl.describe", "__vmctl.exception")
+
+    def hello(self) -> Hello:
+        return Hello(protocol=PROTOCOL_VERSION, pid=os.getpid(), engine="quickjs",
+                     engine_version=ENGINE_VERSION, operations=OPERATIONS,
+                     soft_interrupt=self._engine.soft_interrupt,
+                     degraded_reason=self._engine.degraded_reason)
+
+    def close(self) -> None:
+        self._engine.close()
+
+    # -- one request --
+
+    def handle(self, job: Job, inbox: Inbox) -> None:
+        """Run ``job`` and write its events and exactly one terminal frame."""
+        budget = Budget(job.limits.wall_ms, job.limits.cpu_ms)
+        if not inbox.begin(job.id, budget):
+            self._writer.write(Error(id=job.id, code="CANCELLED", message="Cancelled before it "
+                                     "started" if not inbox.closed else "The worker is exiting"))
+            return
+        self._request_id, self._engine.budget = job.id, budget
+        try:
+            self._apply(job.limits, job.runtime)
+            self._run(job)
+            terminal: Frame = Ok(id=job.id, cpu_ms=budget.cpu_used_ms())
+        except Exception as exc:
+            terminal = self._fail(job, exc, budget)
+        finally:
+            self._request_id, self._engine.budget = None, Budget()
+            inbox.end()
+        self._writer.write(terminal)
+
+    def _apply(self, limits: ExecLimits, runtime: RuntimeOptions) -> None:
+        if limits.mem_mb != self._mem_mb:
+            self._engine.set_memory_limit(limits.mem_mb * 1024 * 1024)
+            self._mem_mb = limits.mem_mb
+        self._worktree.extensions = runtime.extensions
+        self._modules.enabled = frozenset(runtime.modules)
+
+    def _run(self, job: Job) -> None:
+        match job:
+            case ExecRepl():
+                self._exec_repl(job)
+            case RunFile():
+                self._run_file(job)
+            case RunStartup():
+                self._run_startup(job)
+
+    def _exec_repl(self, job: ExecRepl) -> None:
+        self._repl_count += 1
+        snippet = repl.compile_snippet(job.code)
+        described = self._engine.eval_script(snippet.source, f"<repl:{self._repl_count}>",
+                                             is_async=snippet.is_async)
+        self._send_value(described)
+
+    def _run_file(self, job: RunFile) -> None:
+        name = self._worktree.locate(job.path)
+        self._engine.set_global_json("__ARGS__", msgspec.json.encode(job.args).decode())
+        self._engine.set_global_json("__ENV__", msgspec.json.encode(job.env).decode())
+        if name.endswith(".mjs") or job.runtime.esm:
+            described = self._engine.eval_module(name)
+        else:
+            described = self._engine.eval_script(self._worktree.read_text(name), name,
+                                                 strict=job.runtime.strict)
+        self._send_value(described)
+
+    def _run_startup(self, job: RunStartup) -> None:
+        for path in job.libraries:
+            if path not in self._libraries:  # once per worker start
+                self._startup_step(f"library {path}", partial(self._eval_library, path))
+                self._libraries.add(path)
+        for path in job.files:
+            self._startup_step(f"startup file {path}",
+                               partial(self._eval_startup, path, job.runtime.strict))
+
+    def _eval_library(self, path: str) -> None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                source = file.read()
+        except OSError as exc:
+            raise StartupFailed("STARTUP_FAILED", f"library {path} cannot be read: "
+                                f"{exc.strerror}") from exc
+        self._engine.eval_script(source, path)
+
+    def _eval_startup(self, path: str, strict: bool) -> None:
+        name = self._worktree.locate(path)
+        self._engine.eval_script(self._worktree.read_text(name), name, strict=strict)
+
+    def _startup_step(self, what: str, step: Callable[[], None]) -> None:
+        """Run one library or startup file; a failure names it (any JsException goes first)."""
+        try:
+            step()
+        except PathRefused as exc:
+            code: ErrorCode = "INVALID_PATH" if exc.code == "INVALID_PATH" else "STARTUP_FAILED"
+            raise StartupFailed(code, f"{what}: {exc.message}") from exc
+        except EngineError as exc:
+            failure = _failure(exc, self._request_id or 0, self._mem_mb)
+            for event in failure.events:
+                self._writer.write(event)
+            raise StartupFailed("STARTUP_FAILED", f"{what} failed: {failure.message}",
+                                failure.limit) from exc
+
+    # -- frames --
+
+    def _send_value(self, described: str) -> None:
+        value = msgspec.json.decode(described, type=_Described)
+        self._writer.write(Value(id=self._request_id or 0, value_type=value.type,
+                                 preview=value.preview, json=value.json))
+
+    def _console(self, level: object, text: object) -> None:
+        """``__vmctl_host_console``: one Console frame per call, written at once."""
+        try:
+            if self._request_id is None:
+                print(f"console.{level} outside a request: {text}", file=sys.stderr)
+                return
+            level_name = level if isinstance(level, str) and level in _LEVELS else "log"
+            self._writer.write(Console(id=self._request_id, level=level_name,  # type: ignore[arg-type]
+                                       text=str(text)))
+        except Exception:  # a callable must not raise into the binding
+            traceback.print_exc(file=sys.stderr)
+            self._engine.budget.cancel()  # the frame pipe is gone: stop the script
+
+    def _fail(self, job: Job, exc: Exception, budget: Budget) -> Error:
+        """Write the failure's events and return its terminal frame."""
+        if isinstance(exc, EngineError):
+            failure = _failure(exc, job.id, self._mem_mb)
+            if isinstance(exc, OutOfMemory):
+                self._engine.collect_garbage()  # so the next request starts with room
+        elif isinstance(exc, PathRefused):
+            failure = _Failure(exc.code, exc.message)
+        elif isinstance(exc, StartupFailed):
+            failure = _Failure(exc.code, str(exc), exc.limit)
+        else:
+            print(f"vmctl worker: request {job.id} failed unexpectedly", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            failure = _Failure("INTERNAL", f"internal error in the worker: {exc!r}")
+        for event in failure.events:
+            self._writer.write(event)
+        return Error(id=job.id, code=failure.code, message=failure.message,
+                     cpu_ms=budget.cpu_used_ms(), limit=failure.limit)
+
+
+class _Failure(NamedTuple):
+    """How a failed request is reported: its code, message, limit and events."""
+
+    code: ErrorCode
+    message: str
+    limit: str | None = None
+    events: tuple[Frame, ...] = ()
+
+
+def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
+    """The one mapping from engine errors to error codes."""
+    if isinstance(exc, JsThrown):
+        thrown = msgspec.json.decode(exc.payload, type=_Thrown)
+        event = JsException(id=request_id, message=thrown.message, name=thrown.name,
+                            stack=thrown.stack)
+        return _Failure("JS_ERROR", thrown.message, events=(event,))
+    if isinstance(exc, Interrupted):
+        budget = exc.budget
+        if budget.tripped == "cancel":
+            return _Failure("CANCELLED", "Execution was cancelled")
+        limit = budget.tripped or "wall_ms"
+        value = budget.wall_ms if limit == "wall_ms" else budget.cpu_ms
+        return _Failure("TIMEOUT", f"Execution exceeded {limit} limit of {value:g} ms", limit)
+    if isinstance(exc, OutOfMemory):
+        return _Failure("MEMORY_LIMIT", f"Execution exceeded mem_mb limit of {mem_mb} MiB",
+                        "mem_mb")
+    if isinstance(exc, NeverSettled):
+        message = "Error: Promise never settled: nothing is left that could resolve it"
+        event = JsException(id=request_id, message=message, name="Error")
+        return _Failure("JS_ERROR", message, events=(event,))
+    return _Failure("INTERNAL", str(exc))
+
+
+def _open_engine(worktree: Worktree) -> Engine | PlainEngine:
+    try:
+        return Engine(worktree)
+    except AttachRefused as exc:
+        print(f"vmctl worker: running degraded (no soft interrupt): {exc}", file=sys.stderr)
+        return PlainEngine(str(exc))
