@@ -29,7 +29,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import _quickjs
 
@@ -50,6 +50,7 @@ _THREAD_STATE_OFFSET = 48
 _TAG_NULL = 2
 _TAG_UNDEFINED = 3
 _TAG_EXCEPTION = 6
+_TAG_OBJECT = -1
 _EVAL_MODULE = 1
 _EVAL_STRICT = 1 << 3
 _EVAL_COMPILE_ONLY = 1 << 5
@@ -63,6 +64,11 @@ _PROP_C_W_E = 7
 _OOM_TEXTS = frozenset({"InternalError: out of memory", "InternalError", "null"})
 
 T = TypeVar("T")
+
+# What a script's completion value is: the value itself; a promise of ``{value}`` (an async
+# REPL snippet, see repl.py); or a value to adopt, passed through the inspector's settle
+# function into such a promise (a REPL snippet whose value may be a thenable).
+Completion = Literal["value", "promise", "adopt"]
 
 
 class JSValue(ctypes.Structure):
@@ -240,7 +246,7 @@ class Engine:
         self._probe_thread_slot()
         self._resolver = resolver
         self.budget = Budget()
-        self._inspector: tuple[JSValue, JSValue] | None = None
+        self._inspector: list[JSValue] = []  # describe, exception[, settle]
         # ctypes frees a callback's trampoline with its Python object: keep them as long as
         # the context. Each is tiny, since an exception inside one is printed and swallowed.
         self._on_interrupt = _INTERRUPT(lambda rt, opaque: 1 if self.budget.expired() else 0)
@@ -298,20 +304,25 @@ class Engine:
         """Evaluate trusted setup code (the prelude) and drop its value."""
         self._free(self._eval(source, filename, 0))
 
-    def use_inspector(self, describe: str, exception: str) -> None:
-        """Name the two global functions that turn a value and a thrown value into JSON text."""
-        describe_fn = self._eval(describe, "<inspector>", 0)
-        self._inspector = (describe_fn, self._eval(exception, "<inspector>", 0))
+    def use_inspector(self, describe: str, exception: str, settle: str | None = None) -> None:
+        """Name the global functions that turn a value and a thrown value into JSON text,
+        and (optionally) the one that turns a completion into a promise of ``{value}``."""
+        for expression in (describe, exception, settle):
+            if expression is not None:
+                self._inspector.append(self._eval(expression, "<inspector>", 0))
+        if len(self._inspector) == 3 and self._inspector[2].tag != _TAG_OBJECT:
+            self._inspector.pop()  # the prelude has no settle function: adopt nothing
 
     def eval_script(self, source: str, filename: str, *, strict: bool = False,
-                    is_async: bool = False) -> str:
-        """Evaluate a global script; its completion value, described.
+                    completion: Completion = "value") -> str:
+        """Evaluate a global script; its value (see :data:`Completion`), described.
 
-        With ``is_async`` the completion value is a promise of ``{value}`` (see repl.py).
         Pending jobs run to the end, under the budget, before the value is described.
         """
         value = self._eval(source, filename, _EVAL_STRICT if strict else 0)
-        if is_async:
+        if completion == "adopt" and len(self._inspector) == 3:
+            value, completion = self._call(self._inspector[2], value, consume=True), "promise"
+        if completion == "promise":
             return self._describe(self._take_property(self._settle(value), "value"))
         try:
             self._drain_jobs()
@@ -343,10 +354,8 @@ class Engine:
 
     def close(self) -> None:
         """Release the values this engine holds; the context goes with the engine."""
-        if self._inspector is not None:
-            for fn in self._inspector:
-                self._free(fn)
-            self._inspector = None
+        while self._inspector:
+            self._free(self._inspector.pop())
 
     # -- running JavaScript --
 
@@ -394,7 +403,7 @@ class Engine:
             self._free(thrown)
 
     def _describe_thrown(self, thrown: JSValue) -> str:
-        if self._inspector is not None:
+        if self._inspector:
             try:
                 return self._call_text(self._inspector[1], thrown)
             except JsThrown:
@@ -405,15 +414,23 @@ class Engine:
     def _describe(self, value: JSValue) -> str:
         """The inspector's JSON text for ``value`` (consumed)."""
         try:
-            if self._inspector is None:
+            if not self._inspector:
                 raise Unsupported("no inspector installed")
             return self._call_text(self._inspector[0], value)
         finally:
             self._free(value)
 
-    def _call_text(self, fn: JSValue, arg: JSValue) -> str:
+    def _call(self, fn: JSValue, arg: JSValue, *, consume: bool = False) -> JSValue:
+        """``fn(arg)``; with ``consume``, ``arg`` is freed."""
         argv = (JSValue * 1)(arg)
-        result = self._checked(self._run(self._api.Call, self._ctx, fn, _UNDEFINED, 1, argv))
+        try:
+            return self._checked(self._run(self._api.Call, self._ctx, fn, _UNDEFINED, 1, argv))
+        finally:
+            if consume:
+                self._free(arg)
+
+    def _call_text(self, fn: JSValue, arg: JSValue) -> str:
+        result = self._call(fn, arg)
         try:
             text = self._text_or_none(result)
         finally:

@@ -17,6 +17,7 @@ from typing import Any
 import _quickjs
 
 from vmctl.worker.engine import (
+    Completion,
     EngineError,
     JsThrown,
     NeverSettled,
@@ -26,7 +27,7 @@ from vmctl.worker.engine import (
 from vmctl.worker.limits import Budget
 
 _HELPER = r"""
-(function (describe, exception) {
+(function (describe, exception, adopt) {
   "use strict";
   const evaluate = eval;  // indirect: the global scope, like a script
   let box = null;
@@ -35,11 +36,17 @@ _HELPER = r"""
     if (box.state === "error") return "e" + exception(box.error);
     return "p";
   }
-  return function step(source, isAsync) {
+  return function step(source, completion) {
     if (source === null) return settled();
     let value;
-    try { value = evaluate(source); } catch (e) { return "e" + exception(e); }
-    if (!isAsync) return "v" + describe(value);
+    try {
+      value = evaluate(source);
+      if (completion === "adopt" && typeof adopt === "function") {
+        value = adopt(value);
+        completion = "promise";
+      }
+    } catch (e) { return "e" + exception(e); }
+    if (completion !== "promise") return "v" + describe(value);
     const current = box = { state: "pending" };
     value.then((r) => { current.state = "ok"; current.value = r.value; },
                (e) => { current.state = "error"; current.error = e; });
@@ -75,15 +82,17 @@ class PlainEngine:
     def bootstrap(self, source: str, filename: str) -> None:
         self._binding(self._context.eval, source + "\n;undefined")
 
-    def use_inspector(self, describe: str, exception: str) -> None:
+    def use_inspector(self, describe: str, exception: str, settle: str | None = None) -> None:
         make_step = self._context.eval(_HELPER)
-        self._step = make_step(self._context.eval(describe), self._context.eval(exception))
+        adopt = self._context.eval(settle) if settle is not None else None
+        self._step = make_step(self._context.eval(describe), self._context.eval(exception),
+                               adopt)
 
     def eval_script(self, source: str, filename: str, *, strict: bool = False,
-                    is_async: bool = False) -> str:
+                    completion: Completion = "value") -> str:
         if strict:  # on the first line, so line numbers stay those of the file
             source = '"use strict";' + source
-        tagged = self._binding(self._step, source, is_async)
+        tagged = self._binding(self._step, source, completion)
         self._drain_jobs()
         if tagged == "p":
             tagged = self._binding(self._step, None, False)

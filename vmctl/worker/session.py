@@ -107,7 +107,7 @@ class Session:
         prelude = importlib.resources.files("vmctl.worker").joinpath("prelude.js")
         engine.bootstrap(prelude.read_text(encoding="utf-8"), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
-        engine.use_inspector("__vmctl.describe", "__vmctl.exception")
+        engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
 
     def hello(self) -> Hello:
         return Hello(protocol=PROTOCOL_VERSION, pid=os.getpid(), engine="quickjs",
@@ -158,8 +158,10 @@ class Session:
     def _exec_repl(self, job: ExecRepl) -> None:
         self._repl_count += 1
         snippet = repl.compile_snippet(job.code)
-        described = self._engine.eval_script(snippet.source, f"<repl:{self._repl_count}>",
-                                             is_async=snippet.is_async)
+        # A snippet whose value is a promise reports what it settles to (see repl.py).
+        described = self._engine.eval_script(
+            snippet.source, f"<repl:{self._repl_count}>",
+            completion="promise" if snippet.is_async else "adopt")
         self._send_value(described)
 
     def _run_file(self, job: RunFile) -> None:
