@@ -77,23 +77,28 @@ def test_end_of_input_exits_with_status_0(worker: WorkerProcess) -> None:
     assert worker.wait_exited() == 0
 
 
+def start_loop(worker: WorkerProcess, code: str = "while (true) {}") -> int:
+    """Send a looping snippet and wait until it runs (its first console line)."""
+    request_id = worker.new_id()
+    worker.send(ExecRepl(id=request_id, code=f"console.log('started'); {code}", limits=LIMITS))
+    assert worker.next_frame() == Console(id=request_id, level="log", text="started")
+    return request_id
+
+
 def test_shutdown_interrupts_the_running_script_then_exits(worker: WorkerProcess) -> None:
-    worker.send(ExecRepl(id=1, code="while (true) {}", limits=LIMITS))
-    worker.send(Ping(id=2))
-    assert worker.next_frame() == Pong(id=2)  # the loop is running now
+    request_id = start_loop(worker)
     worker.send(Shutdown())
-    assert error_of(worker.wait_terminal(1)).code == "CANCELLED"
+    assert error_of(worker.wait_terminal(request_id)).code == "CANCELLED"
     assert worker.wait_exited() == 0
 
 
 def test_ping_is_answered_while_a_script_loops(worker: WorkerProcess) -> None:
-    worker.send(ExecRepl(id=1, code="while (true) {}", limits=LIMITS))
-    for ping_id in (10, 11, 12):
+    request_id = start_loop(worker)
+    for ping_id in (10_001, 10_002, 10_003):
         worker.send(Ping(id=ping_id))
         assert worker.next_frame() == Pong(id=ping_id)
-    worker.send(Cancel(id=1))
-    error = error_of(worker.wait_terminal(1))
-    assert error.code == "CANCELLED"
+    worker.send(Cancel(id=request_id))
+    assert error_of(worker.wait_terminal(request_id)).code == "CANCELLED"
 
 
 def test_a_line_that_is_not_a_request_gets_bad_request_with_its_id(worker: WorkerProcess
@@ -102,10 +107,10 @@ def test_a_line_that_is_not_a_request_gets_bad_request_with_its_id(worker: Worke
     error = worker.next_frame()
     assert isinstance(error, Error)
     assert (error.id, error.code) == (0, "BAD_REQUEST")
-    worker.send_raw(b'{"type": "exec_repl", "id": 7, "code": 1}\n')
+    worker.send_raw(b'{"type": "exec_repl", "id": 7000, "code": 1}\n')
     error = worker.next_frame()
     assert isinstance(error, Error)
-    assert (error.id, error.code) == (7, "BAD_REQUEST")
+    assert (error.id, error.code) == (7000, "BAD_REQUEST")
     assert "$.code" in error.message
     assert value_of(worker.repl("1 + 1")).preview == "2"  # still serving
 
@@ -193,23 +198,22 @@ def test_allocation_past_mem_mb_fails_and_the_next_request_works(worker: WorkerP
 
 
 def test_cancel_stops_the_running_request(worker: WorkerProcess) -> None:
-    worker.send(ExecRepl(id=1, code="globalThis.n = 0; for (;;) n++", limits=LIMITS))
-    worker.send(Ping(id=2))
-    assert worker.next_frame() == Pong(id=2)
-    worker.send(Cancel(id=1))
-    frames = worker.wait_terminal(1)
+    request_id = start_loop(worker, "globalThis.n = 0; for (;;) n++")
+    worker.send(Cancel(id=request_id))
+    frames = worker.wait_terminal(request_id)
     assert kinds(frames) == ["Error"]
     assert error_of(frames).code == "CANCELLED"
     assert value_of(worker.repl("n > 0")).preview == "true"
 
 
 def test_a_request_cancelled_while_waiting_never_runs(worker: WorkerProcess) -> None:
-    worker.send(ExecRepl(id=1, code="while (true) {}", limits=LIMITS))
-    worker.send(ExecRepl(id=2, code="globalThis.ran = true", limits=LIMITS))
-    worker.send(Cancel(id=2))
-    worker.send(Cancel(id=1))
-    assert error_of(worker.wait_terminal(1)).code == "CANCELLED"
-    assert error_of(worker.wait_terminal(2)).code == "CANCELLED"
+    running = start_loop(worker)
+    waiting = worker.new_id()
+    worker.send(ExecRepl(id=waiting, code="globalThis.ran = true", limits=LIMITS))
+    worker.send(Cancel(id=waiting))
+    worker.send(Cancel(id=running))
+    assert error_of(worker.wait_terminal(running)).code == "CANCELLED"
+    assert error_of(worker.wait_terminal(waiting)).code == "CANCELLED"
     assert value_of(worker.repl("typeof ran")).preview == "undefined"
 
 

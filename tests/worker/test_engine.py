@@ -1,0 +1,153 @@
+"""The engine adapter in-process: the attach holds on this machine, and fails closed when not."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vmctl.worker import engine as engine_module
+from vmctl.worker.engine import (
+    AttachRefused,
+    Completion,
+    Engine,
+    Interrupted,
+    JsThrown,
+    NeverSettled,
+    OutOfMemory,
+    Unsupported,
+)
+from vmctl.worker.limits import Budget
+from vmctl.worker.plain import PlainEngine
+from vmctl.worker.worktree import Worktree
+
+# A minimal inspector so these tests do not depend on the prelude's formatting.
+INSPECTOR = """
+globalThis.__test_describe = (v) => JSON.stringify({type: typeof v, preview: String(v)});
+globalThis.__test_exception = (e) => JSON.stringify({message: String(e)});
+globalThis.__test_settle = (v) => Promise.resolve(v).then((value) => ({value}));
+"""
+
+
+def prepared(engine: Engine | PlainEngine) -> Engine | PlainEngine:
+    engine.bootstrap(INSPECTOR, "<test>")
+    engine.use_inspector("__test_describe", "__test_exception", "__test_settle")
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    attached = Engine(Worktree(str(tmp_path)))
+    prepared(attached)
+    yield attached
+    attached.close()
+
+
+def preview(described: str) -> str:
+    value: str = json.loads(described)["preview"]
+    return value
+
+
+def test_the_engine_attaches_on_this_machine(engine: Engine) -> None:
+    assert engine.soft_interrupt is True
+    assert engine.degraded_reason is None
+    assert preview(engine.eval_script("6 * 7", "<t>")) == "42"
+
+
+def test_a_different_wheel_version_refuses_the_attach(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "ENGINE_VERSION", "0.17.0.3")
+    with pytest.raises(AttachRefused, match=re.escape("0.17.0.3 is not the pinned 0.17.0.2")):
+        Engine(Worktree(str(tmp_path)))
+
+
+def test_a_different_object_size_refuses_the_attach(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "_CONTEXT_BASICSIZE", 88)
+    with pytest.raises(AttachRefused, match="expected 88"):
+        Engine(Worktree(str(tmp_path)))
+
+
+def test_the_interrupt_stops_a_loop_and_the_context_survives(engine: Engine) -> None:
+    engine.eval_script("var kept = 'still here'", "<t>")
+    engine.budget = Budget(wall_ms=100)
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as caught:
+        engine.eval_script("while (true) {}", "<t>")
+    assert caught.value.budget.tripped == "wall_ms"
+    assert time.monotonic() - started < 2.0
+    engine.budget = Budget()
+    assert preview(engine.eval_script("kept", "<t>")) == "still here"
+
+
+def test_the_cpu_budget_counts_this_threads_cpu(engine: Engine) -> None:
+    engine.budget = Budget(cpu_ms=50)
+    with pytest.raises(Interrupted) as caught:
+        engine.eval_script("for (;;) {}", "<t>")
+    assert caught.value.budget.tripped == "cpu_ms"
+    assert caught.value.budget.cpu_used_ms() >= 50
+
+
+def test_a_cancel_from_another_thread_interrupts(engine: Engine) -> None:
+    budget = Budget(wall_ms=10_000)  # the bound if the cancel never arrived
+    engine.budget = budget
+    canceller = threading.Timer(0.05, budget.cancel)
+    canceller.start()
+    try:
+        with pytest.raises(Interrupted) as caught:
+            engine.eval_script("for (;;) {}", "<t>")
+    finally:
+        canceller.join()
+    assert caught.value.budget.tripped == "cancel"
+
+
+def test_out_of_memory_is_reported_and_the_context_survives(engine: Engine) -> None:
+    engine.set_memory_limit(16 * 1024 * 1024)
+    with pytest.raises(OutOfMemory):
+        engine.eval_script("const a = []; for (;;) a.push(new Array(1000).fill(1))", "<t>")
+    engine.collect_garbage()
+    assert preview(engine.eval_script("a.length > 0", "<t>")) == "true"
+
+
+def test_scripts_are_named_in_stack_traces(engine: Engine) -> None:
+    with pytest.raises(JsThrown) as caught:
+        engine.eval_script("(function () { throw new Error('x') })()", "<repl:9>",
+                           strict=True)
+    assert json.loads(caught.value.payload) == {"message": "Error: x"}
+    stack = engine.eval_script("try { null.f() } catch (e) { e.stack }", "<repl:10>")
+    assert "<repl:10>:1:" in preview(stack)
+
+
+@pytest.mark.parametrize("completion", ["promise", "adopt"])
+def test_promise_completions_settle_under_the_budget(engine: Engine, completion: Completion
+                                                     ) -> None:
+    source = {"promise": "(async () => ({value: await 6 * 7}))()",
+              "adopt": "Promise.resolve(42)"}[completion]
+    assert preview(engine.eval_script(source, "<t>", completion=completion)) == "42"
+    with pytest.raises(JsThrown):
+        engine.eval_script("Promise.reject(new Error('no'))", "<t>", completion="adopt")
+    with pytest.raises(NeverSettled):
+        engine.eval_script("new Promise(() => {})", "<t>", completion="adopt")
+    engine.budget = Budget(wall_ms=100)
+    with pytest.raises(Interrupted):
+        engine.eval_script("(async () => { for (;;) await null })()", "<t>",
+                           completion="adopt")
+
+
+def test_the_degraded_engine_still_evaluates(tmp_path: Path) -> None:
+    plain = prepared(PlainEngine("testing"))
+    assert plain.soft_interrupt is False
+    plain.eval_script("var x = 2", "<t>")
+    assert preview(plain.eval_script("x * 21", "<t>")) == "42"
+    assert preview(plain.eval_script("Promise.resolve(x)", "<t>", completion="adopt")) == "2"
+    with pytest.raises(JsThrown) as caught:
+        plain.eval_script("throw new TypeError('t')", "<t>")
+    assert json.loads(caught.value.payload) == {"message": "TypeError: t"}
+    with pytest.raises(Unsupported, match="testing"):
+        plain.eval_module("main.mjs")
+    plain.close()
