@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from vmctl.supervisor.worker_handle import SpawnSpec
@@ -52,3 +54,28 @@ def run() -> Run:
         return result
 
     return runner
+
+
+WaitDead = Callable[[int], None]
+
+
+@pytest.fixture
+def wait_dead() -> WaitDead:
+    """``wait_dead(pid)``: bounded wait until a process that is not our child is dead.
+
+    Another process's state has no event to await, so this polls. A zombie
+    counts as dead; the leak check of tests/conftest.py reaps it.
+    """
+
+    def wait(pid: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.NoSuchProcess:
+                return
+            assert time.monotonic() < deadline, f"process {pid} still alive after {timeout} s"
+            time.sleep(0.01)
+
+    return wait
