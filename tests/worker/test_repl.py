@@ -141,6 +141,10 @@ def test_code_that_cannot_be_rewritten_is_passed_through(code: str) -> None:
     assert compile_snippet(code) == Snippet(code, False)
 
 
+def test_a_lone_surrogate_in_the_code_survives() -> None:
+    assert compile_snippet("let s = '\ud800'") == Snippet("var s = '\ud800'", False)
+
+
 def test_the_wrapper_keeps_every_line_where_the_user_wrote_it() -> None:
     code = "const a = 1\nconst {b} = {b: await 2}\nclass C {}\nfunction f() {}\na + b"
     source = compile_snippet(code).source

@@ -77,7 +77,7 @@ class Snippet(NamedTuple):
 def compile_snippet(code: str) -> Snippet:
     """Turn one REPL input into a global script with console semantics (see module doc)."""
     code = _as_object_literal(code)
-    data = code.encode()
+    data = _encode(code)
     program = _PARSER.parse(data).root_node
     if program.has_error:
         return Snippet(code, False)
@@ -91,7 +91,7 @@ def _as_object_literal(code: str) -> str:
     if not (stripped.startswith("{") and stripped.endswith("}")):
         return code
     wrapped = f"({code})"
-    program = _PARSER.parse(wrapped.encode()).root_node
+    program = _PARSER.parse(_encode(wrapped)).root_node
     if program.has_error or program.named_child_count != 1:
         return code
     return wrapped
@@ -115,10 +115,10 @@ class _Edits:
         position = 0
         for start, _order, end, text in sorted(self._edits):
             out.append(self._data[position:start])
-            out.append(text.encode())
+            out.append(_encode(text))
             position = end
         out.append(self._data[position:])
-        return b"".join(out).decode()
+        return b"".join(out).decode("utf-8", "surrogatepass")
 
 
 def _sync_source(data: bytes, program: tree_sitter.Node) -> str:
@@ -244,4 +244,9 @@ def _field(node: tree_sitter.Node, name: str) -> tree_sitter.Node:
 
 
 def _text(node: tree_sitter.Node) -> str:
-    return (node.text or b"").decode()
+    return (node.text or b"").decode("utf-8", "surrogatepass")
+
+
+def _encode(text: str) -> bytes:
+    # A lone surrogate (legal in a JS string literal) must survive the round trip.
+    return text.encode("utf-8", "surrogatepass")
