@@ -243,6 +243,7 @@ class Engine:
         if not self._rt or not self._ctx or self._api.GetRuntime(self._ctx) != self._rt:
             raise AttachRefused("JS_GetRuntime(context) does not match the runtime pointer")
         self._thread_slot = _vp.from_address(base + _THREAD_STATE_OFFSET)
+        self._thread_state = _PyThreadState_Get()  # the one thread that runs JavaScript
         self._probe_thread_slot()
         self._resolver = resolver
         self.budget = Budget()
@@ -353,9 +354,12 @@ class Engine:
             raise self._error(self._api.GetException(self._ctx))
 
     def close(self) -> None:
-        """Release the values this engine holds; the context goes with the engine."""
+        """Release the values and hooks this engine holds; the context goes with the engine."""
         while self._inspector:
             self._free(self._inspector.pop())
+        # Nothing may call back into Python once the callbacks can be collected.
+        self._api.SetInterruptHandler(self._rt, _INTERRUPT(), None)
+        self._api.SetModuleLoaderFunc(self._rt, _NORMALIZE(), _LOAD(), None)
 
     # -- running JavaScript --
 
@@ -371,7 +375,7 @@ class Engine:
         previous = self._thread_slot.value
         if previous is None:
             self._api.UpdateStackTop(self._rt)  # the stack limit counts from here
-        self._thread_slot.value = _PyThreadState_Get()
+        self._thread_slot.value = self._thread_state
         try:
             return call(*args)
         finally:

@@ -9,12 +9,13 @@ with its traceback on stderr. Global state persists across requests: one context
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -76,6 +77,28 @@ class _Thrown(msgspec.Struct):
     stack: str | None = None
 
 
+P = TypeVar("P", _Described, _Thrown)
+
+
+def _decode_payload(text: str, payload_type: type[P]) -> P:
+    """A JSON payload from the inspector. JSON.stringify escapes a lone surrogate as
+    ``\\udXXX``, which msgspec refuses and no frame could carry: those go the slow way,
+    through the json module, with each lone surrogate replaced by U+FFFD."""
+    if "\\ud" not in text.lower():
+        return msgspec.json.decode(text, type=payload_type)
+    return msgspec.convert(_well_formed(json.loads(text)), type=payload_type)
+
+
+def _well_formed(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_well_formed(item) for item in value]
+    if isinstance(value, dict):
+        return {_well_formed(key): _well_formed(item) for key, item in value.items()}
+    return value
+
+
 class StartupFailed(Exception):
     """A library or startup file of a RunStartup request failed; the message names it."""
 
@@ -124,8 +147,8 @@ class Session:
         """Run ``job`` and write its events and exactly one terminal frame."""
         budget = Budget(job.limits.wall_ms, job.limits.cpu_ms)
         if not inbox.begin(job.id, budget):
-            self._writer.write(Error(id=job.id, code="CANCELLED", message="Cancelled before it "
-                                     "started" if not inbox.closed else "The worker is exiting"))
+            reason = "The worker is exiting" if inbox.closed else "Cancelled before it started"
+            self._writer.write(Error(id=job.id, code="CANCELLED", message=reason))
             return
         self._request_id, self._engine.budget = job.id, budget
         try:
@@ -214,7 +237,7 @@ class Session:
     # -- frames --
 
     def _send_value(self, described: str) -> None:
-        value = msgspec.json.decode(described, type=_Described)
+        value = _decode_payload(described, _Described)
         self._writer.write(Value(id=self._request_id or 0, value_type=value.type,
                                  preview=value.preview, json=value.json))
 
@@ -263,7 +286,7 @@ class _Failure(NamedTuple):
 def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
     """The one mapping from engine errors to error codes."""
     if isinstance(exc, JsThrown):
-        thrown = msgspec.json.decode(exc.payload, type=_Thrown)
+        thrown = _decode_payload(exc.payload, _Thrown)
         event = JsException(id=request_id, message=thrown.message, name=thrown.name,
                             stack=thrown.stack)
         return _Failure("JS_ERROR", thrown.message, events=(event,))
