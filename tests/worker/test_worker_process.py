@@ -67,6 +67,13 @@ def test_hello_comes_first_and_reports_the_attached_engine(worktree: Path) -> No
     assert hello.degraded_reason is None
 
 
+def test_stdout_of_the_process_is_stderr_frames_go_elsewhere(worker: WorkerProcess) -> None:
+    # Whatever writes to fd 1 (Python, a C library) lands on stderr, not in the frames.
+    fds = f"/proc/{worker.proc.pid}/fd"
+    assert os.readlink(f"{fds}/1") == os.readlink(f"{fds}/2")
+    assert value_of(worker.repl("'frames still flow'")).preview == "frames still flow"
+
+
 def test_shutdown_exits_with_status_0(worker: WorkerProcess) -> None:
     worker.send(Shutdown())
     assert worker.wait_exited() == 0
@@ -149,6 +156,13 @@ def test_stack_overflow_is_a_range_error(worker: WorkerProcess) -> None:
     exception = exception_of(worker.repl("function down() { return down() + 1 }\ndown()"))
     assert exception.message.startswith("RangeError")
     assert value_of(worker.repl("'still here'")).preview == "still here"
+
+
+def test_a_lone_surrogate_cannot_break_the_frame_stream(worker: WorkerProcess) -> None:
+    value = value_of(worker.repl("'a\\ud800b'"))
+    assert (value.value_type, value.preview) == ("string", "a\ufffdb")
+    exception = exception_of(worker.repl("throw new Error('x\\udc00')"))
+    assert exception.message == "Error: x\ufffd"
 
 
 def test_microtasks_run_before_the_value(worker: WorkerProcess) -> None:
