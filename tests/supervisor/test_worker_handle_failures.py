@@ -18,11 +18,10 @@ import pytest
 
 from vmctl.protocol import MAX_LINE_BYTES, ExecLimits, ExecRepl
 from vmctl.supervisor.outcome import Limits, Outcome
+from vmctl.supervisor.process import ASK_GRACE, TERM_GRACE
 from vmctl.supervisor.worker_handle import (
-    ASK_GRACE,
     HARD_DEADLINE_GRACE,
     STOP_GRACE,
-    TERM_GRACE,
     SpawnSpec,
     WorkerHandle,
     WorkerStartError,

@@ -1,9 +1,10 @@
 """How a worker process is set up: its environment, resource limits and parent-death signal.
 
-:func:`child_setup` builds the ``preexec_fn`` that runs in the child between
-fork and exec. Everything is computed here in the parent; the child only makes
-system calls, because after a fork only the forking thread exists and any lock
-another thread held (the import lock, a logging lock) stays held forever.
+A :class:`SpawnSpec` says what to start. :func:`child_setup` builds the
+``preexec_fn`` that runs in the child between fork and exec. Everything is
+computed here in the parent; the child only makes system calls, because after
+a fork only the forking thread exists and any lock another thread held (the
+import lock, a logging lock) stays held forever.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import resource
 import signal
 from collections.abc import Callable, Mapping
+
+import msgspec
 
 MIB = 1024 * 1024
 # The address-space cap is the engine heap twice over (a value or console text
@@ -26,6 +29,17 @@ FILE_SIZE_BYTES = 64 * MIB  # workers do not write files; this bounds a runaway 
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+class SpawnSpec(msgspec.Struct, frozen=True):
+    """How to start one worker."""
+
+    argv: tuple[str, ...]
+    cwd: str  # the worktree
+    mem_mb: int  # the engine's heap limit; the address-space cap is set well above it
+    stderr_log: str | None = None  # a file the worker's stderr is appended to
+    env: dict[str, str] = {}  # added to the minimal environment
+    handshake_timeout: float = 10.0
 
 
 def address_space_bytes(mem_mb: int) -> int:
