@@ -61,7 +61,7 @@ _PROP_C_W_E = 7
 # An out-of-memory error once thrown: InternalError("out of memory"), a bare InternalError
 # when its message could not be allocated, or null when not even the error object could be
 # (JS_ThrowError2). A script that throws null itself is misread as out of memory.
-_OOM_TEXTS = frozenset({"InternalError: out of memory", "InternalError", "null"})
+_OOM_TEXTS = frozenset({"InternalError: out of memory", "InternalError"})
 
 T = TypeVar("T")
 
@@ -190,6 +190,7 @@ class _CApi:
         self.FreeValue = _bind(no_js, "JS_FreeValue", None, _vp, JSValue)
         self.FreeCString = _bind(no_js, "JS_FreeCString", None, _vp, _vp)
         self.GetException = _bind(no_js, "JS_GetException", JSValue, _vp)
+        self.IsError = _bind(no_js, "JS_IsError", ctypes.c_bool, JSValue)
         self.PromiseState = _bind(no_js, "JS_PromiseState", ctypes.c_int, _vp, JSValue)
         self.PromiseResult = _bind(no_js, "JS_PromiseResult", JSValue, _vp, JSValue)
         self.ParseJSON = _bind(no_js, "JS_ParseJSON", JSValue, _vp, char_p, ctypes.c_size_t,
@@ -321,7 +322,8 @@ class Engine:
         Pending jobs run to the end, under the budget, before the value is described.
         """
         value = self._eval(source, filename, _EVAL_STRICT if strict else 0)
-        if completion == "adopt" and len(self._inspector) == 3:
+        # Only an object can be a thenable; a primitive is its own settled value.
+        if completion == "adopt" and value.tag == _TAG_OBJECT and len(self._inspector) == 3:
             value, completion = self._call(self._inspector[2], value, consume=True), "promise"
         if completion == "promise":
             return self._describe(self._take_property(self._settle(value), "value"))
@@ -400,11 +402,17 @@ class Engine:
         try:
             if self.budget.tripped is not None:
                 return Interrupted(self.budget)
-            if thrown.tag == _TAG_NULL or self._text_or_none(thrown) in _OOM_TEXTS:
+            if self._is_out_of_memory(thrown):
                 return OutOfMemory()
             return JsThrown(self._describe_thrown(thrown))
         finally:
             self._free(thrown)
+
+    def _is_out_of_memory(self, thrown: JSValue) -> bool:
+        if thrown.tag == _TAG_NULL:
+            return True
+        # Only an Error is turned into text here, so no user toString runs for other values.
+        return bool(self._api.IsError(thrown)) and self._text_or_none(thrown) in _OOM_TEXTS
 
     def _describe_thrown(self, thrown: JSValue) -> str:
         if self._inspector:
