@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from vmctl.protocol import (
+    MAX_LINE_BYTES,
     PROTOCOL_VERSION,
     Cancel,
     Console,
@@ -198,6 +199,17 @@ def test_a_console_flood_is_stopped_by_the_deadline(worker: WorkerProcess) -> No
     texts = [frame.text for frame in frames[:-1] if isinstance(frame, Console)]
     assert texts[:3] == ["0", "1", "2"]
     assert value_of(worker.repl("i > 100")).preview == "true"
+
+
+def test_a_line_too_long_for_a_frame_is_clipped_not_fatal(worker: WorkerProcess) -> None:
+    limits = ExecLimits(cpu_ms=60_000, wall_ms=60_000, mem_mb=128)
+    frames = worker.repl("console.log('x'.repeat(9 * 1024 * 1024)); 'after'", limits)
+    console = frames[0]
+    assert isinstance(console, Console)
+    assert console.text.startswith("xxxx")
+    assert console.text.endswith("more characters]")
+    assert len(console.text) < MAX_LINE_BYTES // 8
+    assert value_of(frames).preview == "after"
 
 
 def test_allocation_past_mem_mb_fails_and_the_next_request_works(worker: WorkerProcess
