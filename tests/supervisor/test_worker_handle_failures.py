@@ -284,7 +284,10 @@ def test_huge_line_is_a_protocol_violation(plugin: PluginSpec, run: Run) -> None
 @pytest.mark.parametrize(
     ("mode", "violation"),
     [
-        ("unknown-id", "protocol violation: a console frame for request 1001, not in flight"),
+        (
+            "unknown-id",
+            "protocol violation: console frame for request 1001, which is not in flight",
+        ),
         ("second-hello", "protocol violation: a second hello frame"),
     ],
 )

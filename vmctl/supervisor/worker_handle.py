@@ -118,7 +118,7 @@ async def open_worker(spec: SpawnSpec) -> WorkerHandle:
     :class:`WorkerStartError` is raised. On cancellation the same cleanup
     happens and the cancellation propagates.
     """
-    handle = WorkerHandle(spec)
+    handle = WorkerHandle()
     try:
         async with asyncio.timeout(spec.handshake_timeout):
             await handle._process.start(spec)
@@ -142,8 +142,7 @@ async def open_worker(spec: SpawnSpec) -> WorkerHandle:
 class WorkerHandle:
     """One worker. Get one from :func:`open_worker`; close it with :meth:`aclose`."""
 
-    def __init__(self, spec: SpawnSpec) -> None:
-        self._spec = spec
+    def __init__(self) -> None:
         self._process = WorkerProcess(self._line_received, self._gone)
         self._state = State.STARTING
         self._hello: Hello | None = None
@@ -321,7 +320,7 @@ class WorkerHandle:
 
     def _handshake(self, frame: Frame) -> None:
         if not isinstance(frame, Hello):
-            self._violation(f"a {_tag(frame)} frame before the hello")
+            self._violation(f"{_tag(frame)} frame before the hello")
         elif frame.protocol != PROTOCOL_VERSION:
             self._violation(
                 f"the worker speaks protocol version {frame.protocol}, not {PROTOCOL_VERSION}"
@@ -351,7 +350,7 @@ class WorkerHandle:
 
     def _in_flight(self, request_id: int, frame: Frame) -> _Run | None:
         if self._run is None or self._run.id != request_id:
-            self._violation(f"a {_tag(frame)} frame for request {request_id}, not in flight")
+            self._violation(f"{_tag(frame)} frame for request {request_id}, which is not in flight")
             return None
         return self._run
 
