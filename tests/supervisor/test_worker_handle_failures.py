@@ -18,7 +18,7 @@ import pytest
 
 from vmctl.protocol import MAX_LINE_BYTES, ExecLimits, ExecRepl
 from vmctl.supervisor.outcome import Limits, Outcome
-from vmctl.supervisor.process import ASK_GRACE, TERM_GRACE
+from vmctl.supervisor.process import ASK_GRACE, DRAIN_GRACE, TERM_GRACE
 from vmctl.supervisor.worker_handle import (
     HARD_DEADLINE_GRACE,
     STOP_GRACE,
@@ -268,6 +268,14 @@ def test_event_flood_is_cut_at_max_events_and_the_loop_stays_responsive(
     assert "did not stop within 1 s of its cancel" in str(handle.exit_reason)
     assert timed.elapsed < STOP_GRACE + SLACK
     assert len(gaps) > 20 and max(gaps) < 0.5
+
+
+def test_closing_stdout_mid_request_gets_the_worker_killed(plugin: PluginSpec, run: Run) -> None:
+    with Timed() as timed:
+        outcome, handle = run(execute_once(plugin("closes_stdout")))
+    assert outcome.status == "crashed"
+    assert handle.exit_reason == "killed by signal 9 (SIGKILL) by the supervisor: closed its stdout"
+    assert timed.elapsed < DRAIN_GRACE + SLACK
 
 
 def test_huge_line_is_a_protocol_violation(plugin: PluginSpec, run: Run) -> None:
