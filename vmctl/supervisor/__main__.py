@@ -1,0 +1,5 @@
+"""``python -m vmctl.supervisor``: the daemon process (what ``vmctl up`` runs)."""
+
+from vmctl.supervisor.daemon import main
+
+main()

@@ -1,0 +1,138 @@
+"""Request bodies and query parameters: strict decoding and field validation.
+
+The contract separates two failures. A body that is not JSON, is the wrong
+JSON type, has a field of the wrong type or an unknown field is
+``INVALID_REQUEST`` (msgspec's strict decoder finds all of these). A required
+field that is missing or empty is ``VALIDATION_ERROR``: the body Structs make
+every field optional so that msgspec does not report those, and
+:func:`required` does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from vmctl.supervisor.errors import ApiError, validation_error
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True):
+    """Base of request bodies."""
+
+
+class CreateTemplate(Body):
+    name: str | None = None
+    engine: str | None = None
+
+
+class LimitsPatch(Body):
+    cpu_ms: int | None = None
+    wall_ms: int | None = None
+    mem_mb: int | None = None
+    max_events: int | None = None
+    max_output_kb: int | None = None
+
+
+class ResolverPatch(Body):
+    roots: list[str] | None = None
+    extensions: list[str] | None = None
+    allow_absolute_repo_imports: bool | None = None
+
+
+class RuntimePatch(Body):
+    esm: bool | None = None
+    strict: bool | None = None
+    console: bool | None = None
+
+
+class PutSettings(Body):
+    limits: LimitsPatch | None = None
+    resolver: ResolverPatch | None = None
+    runtime: RuntimePatch | None = None
+
+
+class CreateCapability(Body):
+    kind: str | None = None
+    name: str | None = None
+    enabled: bool = False
+    config: dict[str, Any] = {}
+
+
+class CreateStartupFile(Body):
+    path: str | None = None
+    order_index: int = 0
+    mode: str = "eval"
+
+
+class NameBody(Body):
+    name: str | None = None
+
+
+class CreateSession(Body):
+    template_id: str | None = None
+    workspace_id: str | None = None
+    base_commit_oid: str | None = None
+    worktree_path: str | None = None
+
+
+class ReplBody(Body):
+    session_id: str | None = None
+    input: str | None = None
+
+
+class RunFileBody(Body):
+    session_id: str | None = None
+    path: str | None = None
+    args: dict[str, Any] | None = None
+    env: dict[str, Any] | None = None
+
+
+B = TypeVar("B", bound=Body)
+
+_decoders: dict[type[Body], msgspec.json.Decoder[Any]] = {}
+
+
+def decode_body(raw: bytes, body_type: type[B]) -> B:
+    """Decode ``raw`` strictly into ``body_type``, or raise INVALID_REQUEST."""
+    decoder = _decoders.get(body_type)
+    if decoder is None:
+        decoder = _decoders[body_type] = msgspec.json.Decoder(body_type)
+    try:
+        body: B = decoder.decode(raw)
+    except msgspec.DecodeError as exc:
+        # msgspec's message names the offending path, e.g. "at `$.limits.cpu_ms`".
+        raise ApiError("INVALID_REQUEST", f"Invalid request body: {exc}") from exc
+    return body
+
+
+def required(value: str | None, field: str) -> str:
+    """A required string field: missing or empty is VALIDATION_ERROR."""
+    if value is None or value == "":
+        raise validation_error(field, f"{field} is required")
+    return value
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def uuid_field(value: str | None, field: str) -> str:
+    """A required id: a canonical UUID, any case, returned in lowercase."""
+    lowered = required(value, field).lower()
+    if not _UUID.fullmatch(lowered):
+        raise validation_error(field, f"{field} must be a UUID, got {value!r}")
+    return lowered
+
+
+def int_param(raw: str | None, field: str, default: int, minimum: int) -> int:
+    """An integer query parameter no smaller than ``minimum``."""
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise validation_error(field, f"{field} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise validation_error(field, f"{field} must be at least {minimum}, got {value}")
+    return value
