@@ -1,0 +1,111 @@
+"""What every request shares: routing errors, request ids, body size, auth, capacity."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from daemon import Daemon, error_code, running_daemon, session_body
+
+
+def test_health(api: httpx.Client) -> None:
+    response = api.get("/health")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/nothing", "/templates/x/y/z", "/executions/a/b/c"])
+def test_unknown_route_is_not_found_in_the_envelope(api: httpx.Client, path: str) -> None:
+    response = api.get(path)
+    assert response.status_code == 404 and error_code(response) == "NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("DELETE", "/health"),
+        ("PUT", "/templates"),
+        ("GET", "/executions/repl"),
+        ("PATCH", "/sessions"),
+    ],
+)
+def test_wrong_method_is_405_in_the_envelope(api: httpx.Client, method: str, path: str) -> None:
+    response = api.request(method, path)
+    assert response.status_code == 405 and error_code(response) == "METHOD_NOT_ALLOWED"
+
+
+def test_request_id_is_echoed_or_made(api: httpx.Client) -> None:
+    mine = api.get("/health", headers={"X-Request-Id": "trace-42"})
+    assert mine.headers["x-request-id"] == "trace-42"
+    made = api.get("/health")
+    assert len(made.headers["x-request-id"]) >= 16
+    too_long = api.get("/health", headers={"X-Request-Id": "x" * 129})
+    assert too_long.headers["x-request-id"] != "x" * 129
+    assert api.get("/nothing").headers["x-request-id"]
+
+
+def test_bodies_over_one_mib_are_refused(api: httpx.Client) -> None:
+    big = b'{"name": "' + b"a" * (1024 * 1024) + b'"}'
+    response = api.post("/templates", content=big)
+    assert response.status_code == 413 and error_code(response) == "PAYLOAD_TOO_LARGE"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"name": "'
+        for _ in range(20):
+            yield b"b" * 65536
+        yield b'"}'
+
+    streamed = api.post("/templates", content=chunks())
+    assert streamed.status_code == 413 and error_code(streamed) == "PAYLOAD_TOO_LARGE"
+
+
+def test_errors_never_leak_tracebacks(api: httpx.Client) -> None:
+    for response in [
+        api.post("/templates", content=b"{bad"),
+        api.get(f"/sessions/{uuid.uuid4()}"),
+        api.post("/executions/repl", json={"session_id": str(uuid.uuid4()), "input": "1"}),
+    ]:
+        assert "Traceback" not in response.text and "sqlite" not in response.text.lower()
+
+
+@pytest.fixture
+def token_daemon(tmp_path: Path) -> Iterator[Daemon]:
+    with running_daemon(tmp_path / "home", env={"VMCTL_AUTH_TOKEN": "s3cret"}) as running:
+        yield running
+
+
+def test_bearer_token_when_auth_is_on(token_daemon: Daemon) -> None:
+    with token_daemon.client() as client:
+        assert client.get("/health").status_code == 200  # probes stay open
+        for headers in [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}]:
+            response = client.get("/templates", headers=headers)
+            assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+        ok = client.get("/templates", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and ok.json() == []
+
+
+def test_capacity_exceeded(tmp_path: Path, worktree: Path) -> None:
+    with (
+        running_daemon(tmp_path / "home", ["--max-sessions", "1"]) as running,
+        running.client() as client,
+    ):
+        template = client.post("/templates", json={"name": "cap"}).json()
+        body = session_body(template["id"], worktree)
+        first = client.post("/sessions", json=body)
+        assert first.status_code == 201
+        refused = client.post("/sessions", json=body)
+        assert refused.status_code == 503 and error_code(refused) == "CAPACITY_EXCEEDED"
+        client.post(f"/sessions/{first.json()['id']}/close")
+        assert client.post("/sessions", json=body).status_code == 201
+
+
+def test_empty_lists_are_lists(
+    api: httpx.Client, make_template: Callable[..., dict[str, Any]]
+) -> None:
+    template = make_template()
+    for path in ["capabilities", "startup-files", "modules", "libraries"]:
+        assert api.get(f"/templates/{template['id']}/{path}").json() == []
