@@ -65,7 +65,7 @@ class RuntimeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # -- supervisor -> worker -----------------------------------------------------
 
 
-class ExecRepl(Frame, tag="exec_repl"):
+class ExecRepl(Frame, frozen=True, tag="exec_repl"):
     """Evaluate one REPL snippet in the session's global scope."""
 
     id: int
@@ -74,7 +74,7 @@ class ExecRepl(Frame, tag="exec_repl"):
     runtime: RuntimeOptions = RuntimeOptions()
 
 
-class RunFile(Frame, tag="run_file"):
+class RunFile(Frame, frozen=True, tag="run_file"):
     """Run a file of the worktree; ``path`` is relative and already cleaned."""
 
     id: int
@@ -85,7 +85,7 @@ class RunFile(Frame, tag="run_file"):
     runtime: RuntimeOptions = RuntimeOptions()
 
 
-class RunStartup(Frame, tag="run_startup"):
+class RunStartup(Frame, frozen=True, tag="run_startup"):
     """Evaluate libraries (absolute paths) then startup files (worktree-relative).
 
     The first failure ends the request with an ``Error`` whose code is
@@ -99,17 +99,17 @@ class RunStartup(Frame, tag="run_startup"):
     runtime: RuntimeOptions = RuntimeOptions()
 
 
-class Cancel(Frame, tag="cancel"):
+class Cancel(Frame, frozen=True, tag="cancel"):
     """Interrupt request ``id`` if it is still running."""
 
     id: int
 
 
-class Ping(Frame, tag="ping"):
+class Ping(Frame, frozen=True, tag="ping"):
     id: int
 
 
-class Shutdown(Frame, tag="shutdown"):
+class Shutdown(Frame, frozen=True, tag="shutdown"):
     """Exit as soon as the running request (if any) is interrupted."""
 
 
@@ -119,7 +119,7 @@ Request = ExecRepl | RunFile | RunStartup | Cancel | Ping | Shutdown
 # -- worker -> supervisor -----------------------------------------------------
 
 
-class Hello(Frame, tag="hello"):
+class Hello(Frame, frozen=True, tag="hello"):
     """The worker's first frame."""
 
     protocol: int
@@ -135,13 +135,13 @@ class Hello(Frame, tag="hello"):
 ConsoleLevel = Literal["log", "info", "warn", "error", "debug"]
 
 
-class Console(Frame, tag="console"):
+class Console(Frame, frozen=True, tag="console"):
     id: int
     level: ConsoleLevel
     text: str
 
 
-class Value(Frame, tag="value"):
+class Value(Frame, frozen=True, tag="value"):
     """The value of the last expression; ``json`` is absent when not JSON-representable."""
 
     id: int
@@ -150,7 +150,7 @@ class Value(Frame, tag="value"):
     json: Any = msgspec.UNSET
 
 
-class JsException(Frame, tag="exception"):
+class JsException(Frame, frozen=True, tag="exception"):
     """The script threw; ``message`` is the engine's text (``TypeError: boom``)."""
 
     id: int
@@ -159,17 +159,17 @@ class JsException(Frame, tag="exception"):
     stack: str | None = None
 
 
-class System(Frame, tag="system"):
+class System(Frame, frozen=True, tag="system"):
     id: int
     level: Literal["info", "warn", "error"]
     message: str
 
 
-class Pong(Frame, tag="pong"):
+class Pong(Frame, frozen=True, tag="pong"):
     id: int
 
 
-class Ok(Frame, tag="ok"):
+class Ok(Frame, frozen=True, tag="ok"):
     """Terminal: the request finished normally (its ``Value`` came before)."""
 
     id: int
@@ -189,7 +189,7 @@ ErrorCode = Literal[
 ]
 
 
-class Error(Frame, tag="error"):
+class Error(Frame, frozen=True, tag="error"):
     """Terminal: the request failed; the context survives unless the worker exits."""
 
     id: int
@@ -206,8 +206,8 @@ Event = Console | Value | JsException | System
 # -- encoding -----------------------------------------------------------------
 
 _encoder = msgspec.json.Encoder()
-_request_decoder = msgspec.json.Decoder(Request)
-_reply_decoder = msgspec.json.Decoder(Reply)
+_request_decoder: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
+_reply_decoder: msgspec.json.Decoder[Reply] = msgspec.json.Decoder(Reply)
 
 
 def encode(frame: Frame) -> bytes:

@@ -527,8 +527,13 @@ def _templates(conn: sqlite3.Connection, vm_id: str | None = None) -> list[Templ
     libraries = _names(conn, "template_libraries", vm_id)
     return [
         Template(
-            id=id, name=name, engine=engine, is_active=bool(is_active), created_at=created_at,
-            updated_at=updated_at, exposed_modules=modules.get(id, []),
+            id=id,
+            name=name,
+            engine=engine,
+            is_active=bool(is_active),
+            created_at=created_at,
+            updated_at=updated_at,
+            exposed_modules=modules.get(id, []),
             libraries=libraries.get(id, []),
         )
         for id, name, engine, is_active, created_at, updated_at in rows
@@ -542,8 +547,14 @@ def _capabilities(conn: sqlite3.Connection, vm_id: str) -> list[Capability]:
         (vm_id,),
     )
     return [
-        Capability(id=id, vm_id=vm_id, kind=kind, name=name, enabled=bool(enabled),
-                   config=_decode_object(config))
+        Capability(
+            id=id,
+            vm_id=vm_id,
+            kind=kind,
+            name=name,
+            enabled=bool(enabled),
+            config=_decode_object(config),
+        )
         for id, vm_id, kind, name, enabled, config in rows
     ]
 
@@ -634,8 +645,14 @@ class Store:
             with _constraints(unique={"templates.name": TemplateNameTaken(template.name)}):
                 conn.execute(
                     f"INSERT INTO templates ({_TEMPLATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    (template.id, template.name, template.engine, template.is_active,
-                     template.created_at, template.updated_at),
+                    (
+                        template.id,
+                        template.name,
+                        template.engine,
+                        template.is_active,
+                        template.created_at,
+                        template.updated_at,
+                    ),
                 )
             _write_settings(conn, settings)
             for table, names in (
