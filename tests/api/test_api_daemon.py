@@ -7,6 +7,7 @@ import contextlib
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -14,14 +15,14 @@ import psutil
 from daemon import Daemon, running_daemon, session_body, wait_until
 
 
-def _start_session(daemon: Daemon, tree: Path, wall_ms: int = 30_000) -> dict[str, object]:
+def _start_session(daemon: Daemon, tree: Path, wall_ms: int = 30_000) -> dict[str, Any]:
     with daemon.client() as client:
         template = client.post("/templates", json={"name": f"t{time.monotonic_ns()}"}).json()
         client.put(
             f"/templates/{template['id']}/settings",
             json={"limits": {"wall_ms": wall_ms, "cpu_ms": wall_ms}},
         )
-        session: dict[str, object] = client.post(
+        session: dict[str, Any] = client.post(
             "/sessions", json=session_body(template["id"], tree)
         ).json()
         assert session["status"] == "ready"
@@ -39,7 +40,7 @@ def test_sigterm_cancels_running_executions_and_exits_zero(tmp_path: Path) -> No
     tree = tmp_path
     with running_daemon(home) as daemon:
         session = _start_session(daemon, tree)
-        pid = session["runtime_meta"]["pid"]  # type: ignore[index]
+        pid = session["runtime_meta"]["pid"]
         with concurrent.futures.ThreadPoolExecutor(1) as pool, daemon.client() as client:
             answer = pool.submit(
                 client.post,
@@ -69,7 +70,7 @@ def test_sigkill_leaves_no_worker_and_next_start_recovers(tmp_path: Path) -> Non
     home = tmp_path / "home"
     with running_daemon(home) as daemon:
         session = _start_session(daemon, tmp_path)
-        worker = psutil.Process(session["runtime_meta"]["pid"])  # type: ignore[index]
+        worker = psutil.Process(session["runtime_meta"]["pid"])
         with concurrent.futures.ThreadPoolExecutor(1) as pool, daemon.client() as client:
             answer = pool.submit(
                 client.post,

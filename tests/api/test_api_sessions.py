@@ -24,7 +24,7 @@ def _wait_status(api: httpx.Client, session_id: str, status: str) -> dict[str, A
 
     def reached() -> bool:
         found.update(api.get(f"/sessions/{session_id}").json())
-        return found["status"] == status
+        return bool(found["status"] == status)
 
     wait_until(reached, timeout=10.0)
     return found
