@@ -39,17 +39,13 @@ Errors::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -68,6 +64,7 @@ from vmctl.supervisor.models import (
     TemplateDetail,
     utc_now,
 )
+from vmctl.supervisor.sqlite_thread import ConnectionThread, transaction
 
 __all__ = [
     "Duplicate",
@@ -84,7 +81,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 5000  # another process holding the write lock (a second daemon, sqlite3 CLI)
-CLOSE_TIMEOUT_S = 10.0  # for the threads to finish the queued work and close their connections
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -245,18 +241,6 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
-    conn.execute(begin)
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # COMMIT itself can fail and leave it open
-            conn.execute("ROLLBACK")
-        raise
-
-
 def _user_version(conn: sqlite3.Connection) -> int:
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     return version
@@ -270,7 +254,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             f" ({SCHEMA_VERSION}); run a newer vmctl or use another database file"
         )
     for version, statements in enumerate(_MIGRATIONS, start=1):
-        with _transaction(conn):
+        with transaction(conn):
             # Read again under the write lock: another process may have migrated meanwhile.
             if _user_version(conn) >= version:
                 continue
@@ -280,7 +264,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
-    # isolation_level=None: no implicit BEGIN/COMMIT; _transaction says when.
+    # isolation_level=None: no implicit BEGIN/COMMIT; transaction() says when.
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -306,107 +290,6 @@ def _open_writer(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
-
-
-# -- the threads that own the connections ---------------------------------------------------------
-
-
-def _set_result(future: asyncio.Future[_T], result: _T) -> None:
-    if not future.done():  # done = cancelled: the caller stopped waiting, the work is done anyway
-        future.set_result(result)
-
-
-def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Reply(Generic[_T]):
-    """A future on the event loop, settled from a store thread."""
-
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[_T]
-
-    @classmethod
-    def new(cls) -> _Reply[_T]:
-        loop = asyncio.get_running_loop()
-        return cls(loop, loop.create_future())
-
-    def succeed(self, result: _T) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self.loop.call_soon_threadsafe(_set_result, self.future, result)
-
-    def fail(self, error: BaseException) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_set_exception, self.future, error)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Job(Generic[_T]):
-    fn: Callable[[sqlite3.Connection], _T]
-    reply: _Reply[_T]
-
-
-class _ConnectionThread:
-    """Owns one connection; runs the jobs queued to it in order, one transaction each."""
-
-    def __init__(self, name: str, connect: Callable[[], sqlite3.Connection], begin: str) -> None:
-        self._connect = connect
-        self._begin = begin
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()  # None: stop
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self._opened: _Reply[None] | None = None
-        self.stopping = False
-
-    async def start(self) -> None:
-        """Start the thread; return once its connection is open, or raise why it could not open."""
-        self._opened = _Reply.new()
-        self._thread.start()
-        await self._opened.future
-
-    async def run(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self.stopping:
-            raise RuntimeError(f"{self._thread.name}: the store is closed")
-        reply: _Reply[_T] = _Reply.new()
-        self._jobs.put(_Job(fn, reply))
-        return await reply.future
-
-    def stop(self) -> None:
-        """Ask the thread to finish the jobs queued so far, close its connection and exit."""
-        if not self.stopping:
-            self.stopping = True
-            self._jobs.put(None)
-
-    async def wait_stopped(self) -> None:
-        if self._thread.ident is None:  # never started
-            return
-        await asyncio.to_thread(self._thread.join, CLOSE_TIMEOUT_S)
-        if self._thread.is_alive():
-            log.warning("%s did not stop within %.0fs", self._thread.name, CLOSE_TIMEOUT_S)
-
-    def _main(self) -> None:
-        assert self._opened is not None
-        try:
-            conn = self._connect()
-        except Exception as exc:
-            self._opened.fail(_as_store_error(exc))
-            return
-        try:
-            self._opened.succeed(None)
-            while (job := self._jobs.get()) is not None:
-                self._run_job(conn, job)
-        finally:
-            conn.close()
-
-    def _run_job(self, conn: sqlite3.Connection, job: _Job[Any]) -> None:
-        try:
-            with _transaction(conn, self._begin):
-                result = job.fn(conn)
-        except Exception as exc:  # the thread must outlive any job, or every later caller hangs
-            job.reply.fail(_as_store_error(exc))
-        else:
-            job.reply.succeed(result)
 
 
 # -- rows <-> Structs ----------------------------------------------------------------------------
@@ -595,7 +478,7 @@ def _write_settings(conn: sqlite3.Connection, s: Settings) -> None:
 class Store:
     """The daemon's records. Get one from :func:`open_store`; close it with :meth:`aclose`."""
 
-    def __init__(self, path: str, writer: _ConnectionThread, reader: _ConnectionThread) -> None:
+    def __init__(self, path: str, writer: ConnectionThread, reader: ConnectionThread) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -964,11 +847,17 @@ async def open_store(path: str) -> Store:
 
     Raises StoreError if the file cannot be opened or has a newer schema than this vmctl knows.
     """
-    writer = _ConnectionThread(
-        "vmctl-store-writer", functools.partial(_open_writer, path), "BEGIN IMMEDIATE"
+    writer = ConnectionThread(
+        "vmctl-store-writer",
+        functools.partial(_open_writer, path),
+        "BEGIN IMMEDIATE",
+        _as_store_error,
     )
-    reader = _ConnectionThread(
-        "vmctl-store-reader", functools.partial(_connect, path, read_only=True), "BEGIN"
+    reader = ConnectionThread(
+        "vmctl-store-reader",
+        functools.partial(_connect, path, read_only=True),
+        "BEGIN",
+        _as_store_error,
     )
     store = Store(path, writer, reader)
     try:
