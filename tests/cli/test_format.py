@@ -131,12 +131,18 @@ def test_transcript_shows_an_exception_with_its_stack_once() -> None:
 
 
 def test_transcript_ends_a_limited_run_with_the_limit_in_words() -> None:
-    items = [event(1, "console", level="log", text="line 1"), event(2, "system", level="error",
-             message="max_events reached")]  # fmt: skip
+    note = {"level": "error", "message": "Execution stopped", "limit": "max_events"}
+    items = [event(1, "console", level="log", text="line 1"), event(2, "system", **note)]
     error = {"code": "OUTPUT_LIMIT_EXCEEDED", "limit": "max_events", "limit_value": 1}
     text = plain(fmt.transcript(execution("error", error=error), items))
-    assert text.split("\n")[0] == "line 1"
-    assert text.split("\n")[-1] == "stopped: max_events limit of 1 reached"
+    assert text == "line 1\nstopped: max_events limit of 1 reached"
+
+
+def test_transcript_keeps_system_notes_that_add_something() -> None:
+    items = [event(1, "system", level="warn", message="output truncated")]
+    error = {"code": "WORKER_CRASHED", "message": "worker killed by signal 9"}
+    text = plain(fmt.transcript(execution("crashed", error=error), items))
+    assert text == "[vmctl] output truncated\ncrashed: worker killed by signal 9 (WORKER_CRASHED)"
 
 
 def test_transcript_of_a_status_without_error_names_the_status() -> None:

@@ -347,13 +347,22 @@ def exception(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def restates(note: dict[str, Any], error: dict[str, Any] | None) -> bool:
+    """Whether a system event says what the execution's error (the last line) says."""
+    if error is None:
+        return False
+    same_limit = note.get("limit") is not None and note.get("limit") == error.get("limit")
+    return same_limit or note.get("message") == error.get("message")
+
+
 def transcript(value: Execution, items: Sequence[Event]) -> str:
     """What the execution printed and produced, in order, as a terminal shows it.
 
     Console lines of every level come in the order they were logged (warn and
     error are coloured, not moved to stderr, which would reorder them); then the
     value's preview, or the exception, and a last line in words when the
-    execution did not end ``ok`` for a reason the events do not already show.
+    execution did not end ``ok`` for a reason the events do not already show
+    (a system event that only restates that reason is left out).
     A file run whose value is ``undefined`` prints no value line.
     """
     lines: list[str] = []
@@ -370,7 +379,7 @@ def transcript(value: Execution, items: Sequence[Event]) -> str:
             case "exception":
                 threw = True
                 lines.append(exception(payload))
-            case "system":
+            case "system" if not restates(payload, value.error):
                 note = str(payload.get("message", ""))
                 lines.append(click.style(f"[vmctl] {note}", fg="magenta"))
     if (
