@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install up test lint typecheck pytest bench clean
+.PHONY: install up test lint typecheck pytest smoke e2e bench clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -24,7 +24,14 @@ lint: install
 pytest: install
 	$(PY) -m pytest
 
-test: install lint pytest
+# The installed CLI against real daemons (see docs/cli.md, "Checks").
+smoke: install
+	VMCTL=$(abspath $(VENV))/bin/vmctl bash ci/smoke.sh
+
+e2e: install
+	VMCTL=$(abspath $(VENV))/bin/vmctl bash ci/e2e.sh
+
+test: install lint pytest smoke e2e
 
 clean:
 	rm -rf $(VENV) build *.egg-info
