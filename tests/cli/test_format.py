@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from cli.samples import TS, event, plain
 from vmctl.cli import format as fmt
 from vmctl.cli.daemon_record import DaemonRecord, DaemonStatus
-from vmctl.cli.models import Event, Execution, RuntimeSummary, Session, Template
-
-TS = "2026-11-21T09:00:00.123Z"
-
-
-def execution(status: str = "ok", kind: str = "repl", **fields: Any) -> Execution:
-    return Execution(id="e1", session_id="s1", kind=kind, status=status, started_at=TS, **fields)
-
-
-def event(seq: int, type_: str, **payload: Any) -> Event:
-    return Event(execution_id="e1", seq=seq, ts=TS, type=type_, payload=payload)
-
-
-def plain(text: str) -> str:
-    return click.unstyle(text)
+from vmctl.cli.models import RuntimeSummary, Session, Template
 
 
 def test_table_aligns_columns_to_the_widest_cell() -> None:
@@ -78,75 +63,6 @@ def test_session_shows_worker_and_last_error() -> None:
     assert "Status:       crashed" in text
     assert "Worker:       pid 42, quickjs 0.10, 2 restarts" in text
     assert "Last error:   worker killed by signal 9\n              stderr tail" in text
-
-
-def test_limit_errors_are_described_in_words() -> None:
-    limit = {"code": "OUTPUT_LIMIT_EXCEEDED", "limit": "max_events", "limit_value": 100}
-    assert fmt.describe_error("error", limit) == "stopped: max_events limit of 100 reached"
-    wall = {"code": "EXECUTION_TIMEOUT", "limit": "wall_ms", "limit_value": 500}
-    assert fmt.describe_error("timeout", wall) == "stopped: wall_ms limit of 500 ms reached"
-    memory = {"code": "MEMORY_LIMIT_EXCEEDED", "limit": "mem_mb", "limit_value": 32}
-    assert fmt.describe_error("error", memory) == "stopped: mem_mb limit of 32 MB reached"
-
-
-def test_other_errors_name_status_message_and_code() -> None:
-    crashed = {"code": "WORKER_CRASHED", "message": "worker exited with signal 9"}
-    assert (
-        fmt.describe_error("crashed", crashed)
-        == "crashed: worker exited with signal 9 (WORKER_CRASHED)"
-    )
-    assert fmt.describe_error("cancelled", {"message": "session closed"}) == (
-        "cancelled: session closed"
-    )
-
-
-def test_transcript_prints_console_lines_then_the_value() -> None:
-    items = [
-        event(1, "input_echo", text="console.log('hi'); 1+1"),
-        event(2, "console", level="log", text="hi"),
-        event(3, "console", level="warn", text="careful"),
-        event(4, "value", type="number", preview="2", json=2),
-    ]
-    text = fmt.transcript(execution(), items)
-    assert plain(text) == "hi\ncareful\n2"
-    assert click.style("careful", fg="yellow") in text
-
-
-def test_transcript_of_a_file_run_omits_an_undefined_value() -> None:
-    items = [event(1, "console", level="log", text="hi"), event(2, "value", type="undefined",
-             preview="undefined", json=None)]  # fmt: skip
-    assert plain(fmt.transcript(execution(kind="run_file"), items)) == "hi"
-    assert plain(fmt.transcript(execution(kind="repl"), items)) == "hi\nundefined"
-
-
-def test_transcript_shows_an_exception_with_its_stack_once() -> None:
-    payload = {
-        "message": "TypeError: x is not a function",
-        "name": "TypeError",
-        "stack": "TypeError: x is not a function\n    at <eval> (<input>:1)\n",
-    }
-    error = execution("error", error={"message": payload["message"], "name": "TypeError"})
-    text = plain(fmt.transcript(error, [event(1, "exception", **payload)]))
-    assert text == "TypeError: x is not a function\n    at <eval> (<input>:1)"
-
-
-def test_transcript_ends_a_limited_run_with_the_limit_in_words() -> None:
-    note = {"level": "error", "message": "Execution stopped", "limit": "max_events"}
-    items = [event(1, "console", level="log", text="line 1"), event(2, "system", **note)]
-    error = {"code": "OUTPUT_LIMIT_EXCEEDED", "limit": "max_events", "limit_value": 1}
-    text = plain(fmt.transcript(execution("error", error=error), items))
-    assert text == "line 1\nstopped: max_events limit of 1 reached"
-
-
-def test_transcript_keeps_system_notes_that_add_something() -> None:
-    items = [event(1, "system", level="warn", message="output truncated")]
-    error = {"code": "WORKER_CRASHED", "message": "worker killed by signal 9"}
-    text = plain(fmt.transcript(execution("crashed", error=error), items))
-    assert text == "[vmctl] output truncated\ncrashed: worker killed by signal 9 (WORKER_CRASHED)"
-
-
-def test_transcript_of_a_status_without_error_names_the_status() -> None:
-    assert plain(fmt.transcript(execution("cancelled"), [])) == "cancelled"
 
 
 def test_events_table_summarises_each_payload() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from vmctl.cli import format as fmt
+from vmctl.cli import transcript
 from vmctl.cli.client import ApiError
 from vmctl.cli.context import EXIT_NOT_OK, CliContext, json_object, pass_cli, to_json
 from vmctl.cli.models import Execution
@@ -35,7 +36,7 @@ def show_execution(cli: CliContext, start: Callable[[], Execution]) -> Execution
     if cli.json:
         cli.echo(to_json(execution))
     else:
-        text = fmt.transcript(execution, cli.client.list_events(execution.id))
+        text = transcript.render(execution, cli.client.list_events(execution.id))
         if text:
             cli.echo(text)
     return execution

@@ -144,13 +144,3 @@ class Event(msgspec.Struct):
     ts: str
     type: str
     payload: dict[str, Any]
-
-
-class LimitsUpdate(msgspec.Struct, omit_defaults=True):
-    """A partial limits object for ``template set-limits`` before it is merged."""
-
-    cpu_ms: int | None = None
-    wall_ms: int | None = None
-    mem_mb: int | None = None
-    max_events: int | None = None
-    max_output_kb: int | None = None
