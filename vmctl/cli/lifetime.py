@@ -243,11 +243,12 @@ def log_path(home: Path, session_id: str | None) -> Path:
             raise click.ClickException(f"no worker log for session {session_id} at {path}")
         return path
     record = read_record(home)
-    if record is not None and record.log_path is not None:
-        return Path(record.log_path)
+    if record is not None:
+        if record.log_path is not None:
+            return Path(record.log_path)
+        if find_daemon(record) is not None:
+            raise click.ClickException("the daemon runs in the foreground; its log is its terminal")
     path = home / LOG_NAME
     if not path.exists():
-        if record is not None:
-            raise click.ClickException("the daemon runs in the foreground; its log is its terminal")
         raise click.ClickException(f"no daemon log at {path} (start one with `vmctl up --detach`)")
     return path
