@@ -67,10 +67,17 @@ def test_transcript_ends_a_limited_run_with_the_limit_in_words() -> None:
 
 
 def test_transcript_keeps_system_notes_that_add_something() -> None:
-    items = [event(1, "system", level="warn", message="output truncated")]
-    error = {"code": "WORKER_CRASHED", "message": "worker killed by signal 9"}
+    items = [
+        event(1, "system", level="warn", message="output truncated"),
+        event(2, "system", level="error", message="Worker crashed: killed by signal 9"),
+    ]
+    error = {"code": "WORKER_CRASHED", "message": "worker killed by signal 9\nstderr tail"}
     text = plain(transcript.render(execution("crashed", error=error), items))
-    assert text == "[vmctl] output truncated\ncrashed: worker killed by signal 9 (WORKER_CRASHED)"
+    assert text.split("\n") == [
+        "[vmctl] output truncated",
+        "crashed: worker killed by signal 9 (WORKER_CRASHED)",
+        "stderr tail",
+    ]
 
 
 def test_transcript_of_a_status_without_error_names_the_status() -> None:

@@ -23,11 +23,12 @@ def describe_error(status: str, error: dict[str, Any]) -> str:
     if limit:
         value = error.get("limit_value", "?")
         return f"stopped: {limit} limit of {value}{LIMIT_UNITS.get(limit, '')} reached"
-    message = str(error.get("message") or error.get("code") or "no reason given")
+    message = str(error.get("message") or error.get("code") or "no reason given").rstrip()
+    first, newline, details = message.partition("\n")  # e.g. a crashed worker's stderr tail
     code = error.get("code")
-    suffix = f" ({code})" if code and code not in message else ""
+    suffix = f" ({code})" if code and code not in first else ""
     label = {"error": "error", "timeout": "timed out", "cancelled": "cancelled"}.get(status, status)
-    return f"{label}: {message}{suffix}"
+    return f"{label}: {first}{suffix}{newline}{details}"
 
 
 def exception(payload: dict[str, Any]) -> str:
@@ -41,12 +42,16 @@ def exception(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def restates(note: dict[str, Any], error: dict[str, Any] | None) -> bool:
-    """Whether a system event says what the execution's error (the last line) says."""
+def ending(value: Execution, threw: bool) -> str | None:
+    """The last line of a run that did not end ``ok``, unless its exception said it all."""
+    error = value.error
+    if value.status == "ok" or (
+        value.status == "error" and threw and not (error or {}).get("limit")
+    ):
+        return None
     if error is None:
-        return False
-    same_limit = note.get("limit") is not None and note.get("limit") == error.get("limit")
-    return same_limit or note.get("message") == error.get("message")
+        return value.status
+    return describe_error(value.status, error)
 
 
 def render(value: Execution, items: Sequence[Event]) -> str:
@@ -54,14 +59,15 @@ def render(value: Execution, items: Sequence[Event]) -> str:
 
     Console lines of every level come in the order they were logged (warn and
     error are coloured, not moved to stderr, which would reorder them); then the
-    value's preview, or the exception, and a last line in words when the
-    execution did not end ``ok`` for a reason the events do not already show
-    (a system event that only restates that reason is left out).
+    value's preview, or the exception. A run that did not end ``ok`` for another
+    reason ends with a line in words from its record's error, which replaces the
+    daemon's terminal system note (the record's error says the same, or more).
     A file run whose value is ``undefined`` prints no value line.
     """
+    threw = any(event.type == "exception" for event in items)
+    last = ending(value, threw)
     lines: list[str] = []
-    threw = False
-    for event in items:
+    for index, event in enumerate(items):
         payload = event.payload
         match event.type:
             case "console":
@@ -71,17 +77,10 @@ def render(value: Execution, items: Sequence[Event]) -> str:
                 if value.kind == "repl" or payload.get("type") != "undefined":
                     lines.append(str(payload.get("preview", "")))
             case "exception":
-                threw = True
                 lines.append(exception(payload))
-            case "system" if not restates(payload, value.error):
+            case "system" if not (last and index == len(items) - 1):
                 note = str(payload.get("message", ""))
                 lines.append(click.style(f"[vmctl] {note}", fg="magenta"))
-    if (
-        value.status != "ok"
-        and value.error is not None
-        and not (threw and not value.error.get("limit"))
-    ):
-        lines.append(click.style(describe_error(value.status, value.error), fg="red", bold=True))
-    elif value.status not in {"ok", "error"} and value.error is None:
-        lines.append(click.style(value.status, fg="red", bold=True))
+    if last:
+        lines.append(click.style(last, fg="red", bold=True))
     return "\n".join(lines)
