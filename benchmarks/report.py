@@ -1,0 +1,108 @@
+"""Turning summaries into text: aligned tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from benchmarks.cpu import CpuPerOp
+from benchmarks.machine import Machine
+from benchmarks.stats import Summary, Throughput
+
+PERCENTILES = "nearest-rank"
+
+_TIMES = ("group", "scenario", "n", "median", "p90", "p99", "min", "max", "throughput")
+_CPU = ("group", "scenario", "this process", "daemon", "workers")
+# Left-aligned columns; the others are numbers, right-aligned.
+_LEFT = {"group", "scenario", "throughput"}
+
+
+class Report(msgspec.Struct, frozen=True):
+    """What ``--json`` prints: the machine, the plan's name, and one entry per scenario."""
+
+    machine: Machine
+    plan: str
+    percentiles: str
+    results: list[Summary]
+
+
+def format_text(report: Report) -> str:
+    note = f"times in ms; percentiles {report.percentiles}; plan {report.plan}"
+    parts = [format_machine(report.machine), note, "", format_times(report.results)]
+    if any(summary.cpu is not None for summary in report.results):
+        parts += ["", "CPU ms per operation", "", format_cpu(report.results)]
+    return "\n".join(parts) + "\n"
+
+
+def format_json(report: Report) -> str:
+    return msgspec.json.format(msgspec.json.encode(report), indent=2).decode() + "\n"
+
+
+def format_machine(machine: Machine) -> str:
+    packages = ", ".join(f"{name} {version}" for name, version in machine.packages.items())
+    return "\n".join(
+        [
+            f"date:     {machine.date}",
+            f"machine:  {machine.cores} cores, {machine.cpu}, {machine.platform}",
+            f"load:     {machine.load_before} before the run, {machine.load_after} after"
+            " (1-minute load average)",
+            f"python:   {machine.python}, SQLite {machine.sqlite}",
+            f"packages: {packages}",
+        ]
+    )
+
+
+def format_times(summaries: Sequence[Summary]) -> str:
+    """One row per scenario: n, the time percentiles and the throughput."""
+    return _table(_TIMES, [_times_row(summary) for summary in summaries])
+
+
+def format_cpu(summaries: Sequence[Summary]) -> str:
+    """One row per scenario that measured CPU: milliseconds per operation in each process."""
+    rows = [
+        (summary.group, summary.name, *_cpu_cells(summary.cpu))
+        for summary in summaries
+        if summary.cpu is not None
+    ]
+    return _table(_CPU, rows)
+
+
+def _times_row(summary: Summary) -> tuple[str, ...]:
+    times = (summary.median_ms, summary.p90_ms, summary.p99_ms, summary.min_ms, summary.max_ms)
+    return (
+        summary.group,
+        summary.name,
+        str(summary.n),
+        *(f"{ms:.3f}" for ms in times),
+        _throughput(summary.throughput),
+    )
+
+
+def _throughput(throughput: Throughput | None) -> str:
+    return "" if throughput is None else f"{throughput.value:,.0f} {throughput.unit}"
+
+
+def _cpu_cells(cpu: CpuPerOp | None) -> tuple[str, str, str]:
+    assert cpu is not None
+    return _ms(cpu.this_process_ms), _ms(cpu.daemon_ms), _ms(cpu.workers_ms)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns under ``header`` and a rule; text left, numbers right."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = [_line(header, row, widths) for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _line(header: Sequence[str], row: Sequence[str], widths: Sequence[int]) -> str:
+    cells = [
+        cell.ljust(width) if name in _LEFT else cell.rjust(width)
+        for name, cell, width in zip(header, row, widths, strict=True)
+    ]
+    return "  ".join(cells).rstrip()
