@@ -1,0 +1,126 @@
+"""Scenarios through the supervisor's worker handle: pipes only, no daemon, no store.
+
+- spawn -> handshake: ``open_worker`` until the worker's Hello arrived (a fresh
+  ``python -m vmctl.worker``: interpreter start, imports, engine attach);
+- first REPL: ``1+1`` on that fresh worker (what a new session pays once);
+- close: ``aclose`` (goodbye, then the kill ladder if needed, then the reap);
+- REPL round trip: ``1+1`` on a warm worker, request out and both events back;
+- console flood: one snippet that calls console.log many times; events/s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from benchmarks.cpu import CpuMeter
+from benchmarks.errors import BenchmarkError
+from benchmarks.plan import Plan
+from benchmarks.stats import Summary, per_second, summarize
+from vmctl.protocol import ExecLimits, ExecRepl
+from vmctl.supervisor.outcome import Limits, Outcome
+from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, open_worker
+
+GROUP = "worker"
+MEM_MB = 128
+# Generous, so that no limit ends a measured run; the handle still bounds each
+# one by wall_ms plus its grace.
+LIMITS = Limits(
+    cpu_ms=10_000, wall_ms=10_000, mem_mb=MEM_MB, max_events=1_000_000, max_output_kb=1_000_000
+)
+
+
+def spawn_spec(workdir: Path) -> SpawnSpec:
+    return SpawnSpec(argv=(sys.executable, "-m", "vmctl.worker"), cwd=str(workdir), mem_mb=MEM_MB)
+
+
+async def measure_worker(plan: Plan, workdir: Path) -> list[Summary]:
+    """All the worker scenarios, in a fresh directory used as the worktree."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = await _spawn_use_close(plan, workdir)
+    async with _open(workdir) as handle:
+        results.append(await _round_trips(handle, plan))
+        results.append(await _console_flood(handle, plan))
+    return results
+
+
+@contextlib.asynccontextmanager
+async def _open(workdir: Path) -> AsyncIterator[WorkerHandle]:
+    handle = await open_worker(spawn_spec(workdir))
+    try:
+        yield handle
+    finally:
+        await handle.aclose()
+
+
+async def repl(handle: WorkerHandle, code: str, events: int) -> Outcome:
+    """Run ``code``; raise unless it ended ok with exactly ``events`` events."""
+    request = ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))  # the handle sets id and limits
+    outcome = await handle.execute(request, LIMITS, echo=code)
+    if outcome.status != "ok" or outcome.metrics.events != events:
+        raise BenchmarkError(
+            f"{code[:40]!r} ended {outcome.status} with {outcome.metrics.events} events"
+            f" (expected ok with {events}): {outcome.message}"
+        )
+    return outcome
+
+
+async def _spawn_use_close(plan: Plan, workdir: Path) -> list[Summary]:
+    spawns: list[float] = []
+    firsts: list[float] = []
+    closes: list[float] = []
+    meter = CpuMeter()
+    for _ in range(plan.spawns):
+        started = time.perf_counter()
+        handle = await open_worker(spawn_spec(workdir))
+        ready = time.perf_counter()
+        try:
+            await repl(handle, "1+1", events=2)
+            answered = time.perf_counter()
+        finally:
+            closing = time.perf_counter()
+            await handle.aclose()
+            closed = time.perf_counter()
+        spawns.append(ready - started)
+        firsts.append(answered - ready)
+        closes.append(closed - closing)
+    return [
+        # The CPU of a worker's whole life: spawn, first REPL, close.
+        summarize(GROUP, "spawn -> handshake", spawns, cpu=meter.per_op(len(spawns))),
+        summarize(GROUP, "first REPL 1+1 on a fresh worker", firsts),
+        summarize(GROUP, "close (aclose until reaped)", closes),
+    ]
+
+
+async def _round_trips(handle: WorkerHandle, plan: Plan) -> Summary:
+    for _ in range(plan.warmup):
+        await repl(handle, "1+1", events=2)
+    meter = CpuMeter()
+    samples: list[float] = []
+    for _ in range(plan.repl_round_trips):
+        started = time.perf_counter()
+        await repl(handle, "1+1", events=2)
+        samples.append(time.perf_counter() - started)
+    rate = per_second(1, statistics.median(samples), "req/s")
+    return summarize(GROUP, "REPL 1+1 round trip", samples, rate, meter.per_op(len(samples)))
+
+
+async def _console_flood(handle: WorkerHandle, plan: Plan) -> Summary:
+    lines = plan.console_lines
+    code = f"for (let i = 0; i < {lines}; i++) console.log('line', i);"
+    events = lines + 2  # input_echo and the value besides the console lines
+    for _ in range(min(plan.warmup, 2)):
+        await repl(handle, code, events)
+    meter = CpuMeter()
+    samples: list[float] = []
+    for _ in range(plan.console_runs):
+        started = time.perf_counter()
+        await repl(handle, code, events)
+        samples.append(time.perf_counter() - started)
+    rate = per_second(lines, statistics.median(samples), "events/s")
+    cpu = meter.per_op(len(samples))
+    return summarize(GROUP, f"REPL with {lines} console.log lines", samples, rate, cpu)
