@@ -33,5 +33,10 @@ e2e: install
 
 test: install lint pytest smoke e2e
 
+# Medians and percentiles of the real components, about a minute (docs/benchmarks.md).
+# BENCH_ARGS=--quick for a few seconds, --json for machine-readable output.
+bench: install
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info
