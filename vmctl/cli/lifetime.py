@@ -227,9 +227,15 @@ def logs(follow_: bool, session_id: str | None, lines: int | None) -> None:
     With --follow, keep printing what is appended until Ctrl-C (which exits 0).
     """
     path = log_path(vmctl_home(), session_id)
-    offset = print_file(path, lines)
-    if follow_:
-        follow(path, offset)
+    try:
+        offset = print_file(path, lines)
+        if follow_:
+            follow(path, offset)
+    except KeyboardInterrupt:
+        if not follow_:
+            raise
+        # Ctrl-C is how one stops following, so it is not an error. The try
+        # covers the first print too: the signal may come before following starts.
 
 
 def log_path(home: Path, session_id: str | None) -> Path:

@@ -58,21 +58,18 @@ def print_file(path: Path, lines: int | None = None) -> int:
 
 
 def follow(path: Path, offset: int) -> None:
-    """Print what is appended to ``path`` after ``offset`` until Ctrl-C.
+    """Print what is appended to ``path`` after ``offset``, until interrupted.
 
     A file that shrinks was truncated: start again from its top.
     """
     out = sys.stdout.buffer
-    try:
-        with open(path, "rb") as file:
-            file.seek(offset)
-            while True:
-                copy_out(file, out)
-                if size_of(path, file.tell()) < file.tell():
-                    file.seek(0)
-                time.sleep(FOLLOW_INTERVAL)
-    except KeyboardInterrupt:
-        return  # the user's way to stop following: not an error
+    with open(path, "rb") as file:
+        file.seek(offset)
+        while True:
+            copy_out(file, out)
+            if size_of(path, file.tell()) < file.tell():
+                file.seek(0)
+            time.sleep(FOLLOW_INTERVAL)
 
 
 def size_of(path: Path, default: int) -> int:
