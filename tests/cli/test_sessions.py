@@ -108,3 +108,13 @@ def test_a_killed_worker_crashes_the_session_and_restart_brings_it_back(
     assert "1 restart" in restarted.stdout
     assert vmctl("exec", "repl", hello_session, 'greet("back")').stdout == "Hello, back!\n"
     assert vmctl("exec", "repl", hello_session, "typeof lost").stdout == "undefined\n"
+
+
+def test_a_template_in_use_cannot_be_deleted(
+    vmctl: Vmctl, hello_template: dict[str, Any], hello_session: str
+) -> None:
+    refused = vmctl("template", "delete", hello_template["id"])
+    assert refused.exit_code == 1
+    assert "(TEMPLATE_IN_USE)" in refused.stderr
+    assert vmctl("session", "close", hello_session).exit_code == 0
+    assert vmctl("template", "delete", hello_template["id"]).exit_code == 0
