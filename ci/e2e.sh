@@ -10,11 +10,6 @@ source "$(dirname "$0")/lib.sh"
 
 PORT=$(free_port)
 
-# new_session TEMPLATE APP: a ready session of TEMPLATE on testapps/APP; prints its id.
-new_session() {
-    "$VMCTL" --json session create --template-id "$1" --worktree-path "$TESTAPPS/$2" | json_get id
-}
-
 step "up --detach, status"
 run_cli 0 up --detach --listen "127.0.0.1:$PORT"
 run_cli 0 status
@@ -25,7 +20,8 @@ step "hello: startup files set globals that repl and run-file use"
 run_cli 0 template create --name hello
 run_cli 0 template add-startup hello --path startup/00-greeting.js --order 0
 run_cli 0 template add-startup hello --path startup/10-greet.js --order 10
-HELLO=$(new_session hello hello)
+new_session hello "$TESTAPPS/hello"
+HELLO=$SID
 run_cli 0 exec repl "$HELLO" 'greet("e2e")'
 expect_eq "$OUT" "Hello, e2e!"
 run_cli 0 exec run-file "$HELLO" main.js --args '{"name": "walkthrough"}'
@@ -49,7 +45,8 @@ pass
 step "esm: an .mjs entry imports sibling modules"
 run_cli 0 template create --name esm
 run_cli 0 template set-runtime esm --esm
-ESM=$(new_session esm esm)
+new_session esm "$TESTAPPS/esm"
+ESM=$SID
 run_cli 0 exec run-file "$ESM" main.mjs
 expect_contains "$OUT" "ESM TOTAL 13!!"
 run_cli 0 session close "$ESM"
@@ -60,7 +57,8 @@ run_cli 0 template create --name fsreader
 run_cli 0 template add-module fsreader --name fs
 run_cli 0 template list-modules fsreader
 expect_eq "$OUT" "fs"
-FS=$(new_session fsreader fsreader)
+new_session fsreader "$TESTAPPS/fsreader"
+FS=$SID
 run_cli 0 exec run-file "$FS" main.js
 expect_contains "$OUT" "files: config.json,message.txt"
 expect_contains "$OUT" "message: read through the fs module"
@@ -70,7 +68,8 @@ pass
 
 step "spewer: thousands of lines arrive in order"
 run_cli 0 template create --name spewer
-SPEW=$(new_session spewer spewer)
+new_session spewer "$TESTAPPS/spewer"
+SPEW=$SID
 run_cli 0 exec run-file "$SPEW" main.js --args '{"lines": 3000}'
 expect_eq "$(printf '%s\n' "$OUT" | grep -c '^line ')" "3000"
 expect_contains "$OUT" "line 3000 of 3000"
@@ -89,7 +88,8 @@ pass
 step "limits: the wall limit stops an infinite loop, state survives"
 run_cli 0 template create --name loop
 run_cli 0 template set-limits loop --wall-ms 500 --cpu-ms 500
-LOOP=$(new_session loop loop)
+new_session loop "$TESTAPPS/loop"
+LOOP=$SID
 run_cli 0 exec repl "$LOOP" 'globalThis.kept = "still here"'
 run_cli 2 exec run-file "$LOOP" main.js
 expect_contains "$OUT" "looping forever"
@@ -104,7 +104,8 @@ pass
 step "limits: memhog is stopped by the memory limit"
 run_cli 0 template create --name memhog
 run_cli 0 template set-limits memhog --mem-mb 32 --wall-ms 10000 --cpu-ms 10000
-HOG=$(new_session memhog memhog)
+new_session memhog "$TESTAPPS/memhog"
+HOG=$SID
 run_cli 2 exec run-file "$HOG" main.js
 expect_contains "$OUT" "allocating"
 expect_contains "$OUT" "mem_mb limit of 32 MB reached"

@@ -121,3 +121,9 @@ session_status() {
 has_status() {
     [ "$(session_status "$1")" = "$2" ]
 }
+
+# new_session TEMPLATE DIR: create a session through the CLI; its id lands in $SID.
+new_session() {
+    run_cli 0 --json session create --template-id "$1" --worktree-path "$2"
+    SID=$(json_get id <<<"$OUT")
+}

@@ -55,36 +55,37 @@ expect_contains "$OUT" "startup/10-greet.js"
 pass
 
 step "session on testapps/hello"
-SID=$("$VMCTL" --json session create --template-id hello --worktree-path "$TESTAPPS/hello" | json_get id)
-expect_eq "$(session_status "$SID")" "ready"
+new_session hello "$TESTAPPS/hello"
+HELLO=$SID
+expect_eq "$(session_status "$HELLO")" "ready"
 pass
 
 step "repl sees the startup globals and keeps state"
-run_cli 0 exec repl "$SID" 'greet("smoke")'
+run_cli 0 exec repl "$HELLO" 'greet("smoke")'
 expect_eq "$OUT" "Hello, smoke!"
-run_cli 0 exec repl "$SID" 'globalThis.counter = 41; console.log("set"); 1'
-run_cli 0 exec repl "$SID" 'counter + 1'
+run_cli 0 exec repl "$HELLO" 'globalThis.counter = 41; console.log("set"); 1'
+run_cli 0 exec repl "$HELLO" 'counter + 1'
 expect_eq "$OUT" "42"
 pass
 
 step "repl reads code from stdin"
-OUT=$(echo 'console.warn("from stdin"); [1, 2]' | "$VMCTL" exec repl "$SID" -)
+OUT=$(echo 'console.warn("from stdin"); [1, 2]' | "$VMCTL" exec repl "$HELLO" -)
 expect_eq "$OUT" $'from stdin\n[ 1, 2 ]'
 pass
 
 step "a JavaScript exception exits 2 with its message"
-run_cli 2 exec repl "$SID" 'null.boom'
+run_cli 2 exec repl "$HELLO" 'null.boom'
 expect_contains "$OUT" "TypeError"
 pass
 
 step "run-file prints console output and value"
-run_cli 0 exec run-file "$SID" main.js --args '{"name": "file"}'
+run_cli 0 exec run-file "$HELLO" main.js --args '{"name": "file"}'
 expect_contains "$OUT" "Hello, file!"
 expect_contains "$OUT" "startup order: 00-greeting,10-greet"
 pass
 
 step "an API error prints Error: ... (CODE) and exits 1"
-run_cli 1 exec run-file "$SID" no-such-file.js
+run_cli 1 exec run-file "$HELLO" no-such-file.js
 expect_contains "$ERR" "(FILE_NOT_FOUND)"
 run_cli 1 session get 00000000-0000-4000-8000-000000000000
 expect_contains "$ERR" "Error: "
@@ -92,8 +93,8 @@ expect_contains "$ERR" "(SESSION_NOT_FOUND)"
 pass
 
 step "close the session"
-run_cli 0 session close "$SID"
-expect_eq "$(session_status "$SID")" "closed"
+run_cli 0 session close "$HELLO"
+expect_eq "$(session_status "$HELLO")" "closed"
 pass
 
 # -- fixture workers -------------------------------------------------------------
@@ -101,7 +102,8 @@ pass
 step "a worker that hangs is stopped at the wall limit"
 run_cli 0 template create --name hang --engine hang
 run_cli 0 template set-limits hang --wall-ms 300 --cpu-ms 300
-HANG=$("$VMCTL" --json session create --template-id hang --worktree-path "$TESTAPPS/hello" | json_get id)
+new_session hang "$TESTAPPS/hello"
+HANG=$SID
 run_cli 2 exec repl "$HANG" '1 + 1'
 expect_contains "$OUT" "wall_ms limit of 300 ms"
 EXEC=$("$VMCTL" --json exec list "$HANG" | json_get 0 id)
@@ -110,7 +112,8 @@ pass
 
 step "a worker that dies mid-request crashes its session"
 run_cli 0 template create --name die --engine die
-DIE=$("$VMCTL" --json session create --template-id die --worktree-path "$TESTAPPS/hello" | json_get id)
+new_session die "$TESTAPPS/hello"
+DIE=$SID
 run_cli 2 exec repl "$DIE" '1 + 1'
 expect_contains "$OUT" "crashed"
 expect_eq "$(session_status "$DIE")" "crashed"
@@ -121,7 +124,8 @@ pass
 step "a worker that floods events is stopped at max_events"
 run_cli 0 template create --name flood --engine flood
 run_cli 0 template set-limits flood --max-events 100
-FLOOD=$("$VMCTL" --json session create --template-id flood --worktree-path "$TESTAPPS/hello" | json_get id)
+new_session flood "$TESTAPPS/hello"
+FLOOD=$SID
 run_cli 2 exec repl "$FLOOD" '1 + 1'
 expect_contains "$OUT" "stopped: max_events limit of 100 reached"
 pass
