@@ -69,8 +69,12 @@ def repl(cli: CliContext, session_id: str, code: str) -> None:
 @exec_.command("run-file")
 @click.argument("session_id")
 @click.argument("path")
-@click.option("--args", callback=json_object, help="JSON object the script sees as __ARGS__.")
-@click.option("--env", callback=json_object, help="JSON object the script sees as __ENV__.")
+@click.option(
+    "--args", callback=json_object, metavar="JSON", help="JSON object the script sees as __ARGS__."
+)
+@click.option(
+    "--env", callback=json_object, metavar="JSON", help="JSON object the script sees as __ENV__."
+)
 @pass_cli
 def run_file(
     cli: CliContext, session_id: str, path: str, args: dict[str, Any], env: dict[str, Any]

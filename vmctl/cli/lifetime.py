@@ -217,7 +217,9 @@ def daemon_status(home: Path) -> DaemonStatus:
 
 @click.command("logs")
 @click.option("--follow", "-f", "follow_", is_flag=True, help="Keep printing what is appended.")
-@click.option("--session", "session_id", help="Show this session's worker log (its stderr).")
+@click.option(
+    "--session", "session_id", metavar="ID", help="Show this session's worker log (its stderr)."
+)
 @click.option("--tail", "-n", "lines", type=click.IntRange(min=0), help="Only the last N lines.")
 def logs(follow_: bool, session_id: str | None, lines: int | None) -> None:
     """Print the daemon's log (or a session worker's).

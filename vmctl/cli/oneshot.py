@@ -39,8 +39,12 @@ BASE_COMMIT = "none"
     type=click.IntRange(min=1),
     help="Wall-clock and CPU time limit.  [default: the template's, 5000 and 2000]",
 )
-@click.option("--args", callback=json_object, help="JSON object the file sees as __ARGS__.")
-@click.option("--env", callback=json_object, help="JSON object the file sees as __ENV__.")
+@click.option(
+    "--args", callback=json_object, metavar="JSON", help="JSON object the file sees as __ARGS__."
+)
+@click.option(
+    "--env", callback=json_object, metavar="JSON", help="JSON object the file sees as __ENV__."
+)
 @pass_cli
 def run(
     cli: CliContext,

@@ -23,7 +23,7 @@ def session() -> None:
 
 
 @session.command("create")
-@click.option("--template-id", required=True, help="Template id or name.")
+@click.option("--template-id", required=True, metavar="TEMPLATE", help="Template id or name.")
 @click.option("--workspace-id", default=DEFAULT_WORKSPACE, show_default=True)
 @click.option("--base-commit", default=DEFAULT_BASE_COMMIT, show_default=True)
 @click.option(

@@ -143,7 +143,9 @@ def list_startup(cli: CliContext, template_ref: str) -> None:
 @click.option("--kind", default="module", show_default=True, help="Capability kind.")
 @click.option("--name", required=True, help="Capability name.")
 @click.option("--enabled/--disabled", default=True, show_default=True)
-@click.option("--config", callback=json_object, help="Configuration as a JSON object.")
+@click.option(
+    "--config", callback=json_object, metavar="JSON", help="Configuration as a JSON object."
+)
 @pass_cli
 def add_capability(
     cli: CliContext, template_ref: str, kind: str, name: str, enabled: bool, config: dict[str, Any]
