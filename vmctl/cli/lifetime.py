@@ -114,41 +114,40 @@ def up(
         cli.show(running, f"vmctl daemon already running at {running.url} (pid {running.pid})")
         return
     db_path = (db or home / DB_NAME).absolute()
-    options = []
-    if max_sessions is not None:
-        options += ["--max-sessions", str(max_sessions)]
-    if handshake_timeout is not None:
-        options += ["--handshake-timeout", f"{handshake_timeout:g}"]
+    options: list[str] = []
+    for name, value in (
+        ("--max-sessions", max_sessions),
+        ("--handshake-timeout", handshake_timeout),
+    ):
+        if value is not None:
+            options += [name, f"{value:g}"]
     argv = daemon_argv(listen, db_path, engines, options)
     if not detach:
-        exec_foreground(home, listen, db_path, argv)
+        exec_foreground(home, new_record(os.getpid(), listen, db_path), argv)
     try:
         pid, log_path = start_detached(home, url_of(listen), argv)
     except DaemonStartError as exc:
         if exc.log_tail:
             cli.echo(f"--- last lines of {home / LOG_NAME} ---\n{exc.log_tail}", err=True)
         raise click.ClickException(str(exc)) from exc
-    record = DaemonRecord(
+    record = new_record(pid, listen, db_path, log_path)
+    write_record(home, record)
+    cli.show(record, f"vmctl daemon running at {record.url} (pid {pid})\nlog: {log_path}")
+
+
+def new_record(pid: int, listen: str, db_path: Path, log_path: Path | None = None) -> DaemonRecord:
+    return DaemonRecord(
         pid=pid,
         url=url_of(listen),
         started_at=utc_now(),
         create_time=psutil.Process(pid).create_time(),
         db_path=str(db_path),
-        log_path=str(log_path),
+        log_path=str(log_path) if log_path is not None else None,
     )
-    write_record(home, record)
-    cli.show(record, f"vmctl daemon running at {record.url} (pid {pid})\nlog: {log_path}")
 
 
-def exec_foreground(home: Path, listen: str, db_path: Path, argv: list[str]) -> None:
+def exec_foreground(home: Path, record: DaemonRecord, argv: list[str]) -> None:
     """Become the daemon; the record names this pid, which exec keeps."""
-    record = DaemonRecord(
-        pid=os.getpid(),
-        url=url_of(listen),
-        started_at=utc_now(),
-        create_time=psutil.Process().create_time(),
-        db_path=str(db_path),
-    )
     write_record(home, record)
     os.environ["VMCTL_HOME"] = str(home)
     sys.stdout.flush()
