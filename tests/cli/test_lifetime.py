@@ -83,8 +83,14 @@ def test_up_detach_status_logs_down(home: Path) -> None:
 
 def test_client_commands_find_the_recorded_daemon(home: Path) -> None:
     port = free_port()
-    assert vmctl_in(home, "up", "--detach", "--listen", f"127.0.0.1:{port}").exit_code == 0
+    options = ["--max-sessions", "3", "--handshake-timeout", "2.5"]
+    assert (
+        vmctl_in(home, "up", "--detach", "--listen", f"127.0.0.1:{port}", *options).exit_code == 0
+    )
     try:
+        record = read_record(home)
+        assert record is not None
+        assert psutil.Process(record.pid).cmdline()[-4:] == options  # passed through
         health = vmctl_in(home, "ops", "health")  # no --server-url, no VMCTL_URL
         assert (health.exit_code, health.stdout) == (0, "ok\n")
     finally:
