@@ -33,8 +33,12 @@ def free_port() -> int:
 
 
 def plugin_engine(name: str, plugin: str) -> str:
-    """An ``--engine NAME=COMMAND`` value running a fixture worker of testdata/plugins."""
-    return f"{name}={sys.executable} {PLUGINS / plugin}.py"
+    """An ``--engine NAME=COMMAND`` value running a fixture worker of testdata/plugins.
+
+    ``plugin`` is the script's name, optionally followed by its arguments.
+    """
+    script, _, args = plugin.partition(" ")
+    return f"{name}={sys.executable} {PLUGINS / script}.py {args}".rstrip()
 
 
 class Daemon:

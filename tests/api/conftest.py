@@ -22,7 +22,8 @@ PLUGIN_ENGINES = {
     "badversion": "wrong_protocol_version",
     "idle-exit": "exits_while_idle",
     "huge-line": "huge_line",
-    "unexpected": "unexpected_frame",
+    "unexpected": "unexpected_frame unknown-id",
+    "second-hello": "unexpected_frame second-hello",
     "late": "answers_after_deadline",
     "noterm": "ignores_sigterm",
 }

@@ -231,6 +231,8 @@ class SessionManager:
             handle = await open_worker(spec)
         except WorkerStartError as exc:
             raise StartupFailed("STARTUP_FAILED", f"Worker failed to start: {exc}") from None
+        if not libraries and not files:
+            return handle  # nothing to run: spare the round trip
         request = RunStartup(
             id=0,
             limits=_exec_limits(settings, settings.limits.mem_mb),
