@@ -27,7 +27,7 @@ def _repl(api: httpx.Client, session_id: str, code: str = "1") -> httpx.Response
 
 def _gone(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
