@@ -15,6 +15,14 @@ source "$(dirname "$0")/lib.sh"
 # leftovers (pgrep -f) cannot see another run's processes.
 ln -s "$REPO/testdata/plugins" "$VMCTL_HOME/plugins"
 PLUGINS=$VMCTL_HOME/plugins
+
+# A fixture worker's command line starts with "$PY $PLUGINS/"; the daemon's
+# names the plugins too (in its --engine options), but does not start so.
+# Called in this shell, not through `bash -c "..."`, whose own command line
+# would contain the pattern.
+no_fixture_worker_left() {
+    ! pgrep -f "^$PY $PLUGINS/" >/dev/null
+}
 PORT=$(free_port)
 
 step "a command without a daemon says how to start one"
@@ -142,7 +150,7 @@ for sid in "$HANG" "$DIE" "$FLOOD"; do
 done
 run_cli 0 ops runtime-summary
 expect_eq "$OUT" "0 live sessions"
-wait_for 10 bash -c "! pgrep -f '$PLUGINS/' >/dev/null"
+wait_for 10 no_fixture_worker_left
 pass
 
 step "down stops the daemon and removes the record"
@@ -151,5 +159,5 @@ expect_contains "$OUT" "stopped"
 [ ! -f "$VMCTL_HOME/daemon.json" ] || fail "daemon.json still there"
 run_cli 1 status
 expect_contains "$OUT" "not running"
-if pgrep -f "$PLUGINS/" >/dev/null; then fail "fixture workers outlived the daemon"; fi
+no_fixture_worker_left || fail "fixture workers outlived the daemon: $(pgrep -af "^$PY $PLUGINS/")"
 pass
