@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from cli.runner import Vmctl, invoke
 from daemon import Daemon, free_port
@@ -57,3 +59,14 @@ def test_ops_health_and_runtime_summary(vmctl: Vmctl) -> None:
     assert summary.exit_code == 0
     assert set(json.loads(summary.stdout)) >= {"active_sessions", "active_session_ids"}
     assert vmctl("ops", "runtime-summary").stdout.split("\n")[0].endswith("live sessions")
+
+
+def test_the_cli_imports_neither_the_daemon_nor_the_worker() -> None:
+    # The CLI talks only HTTP; importing the daemon would also slow every command.
+    code = (
+        "import sys, vmctl.cli.main\n"
+        "loaded = [m for m in sys.modules if m.split('.')[:2] in (['vmctl', 'supervisor'],"
+        " ['vmctl', 'worker'], ['vmctl', 'protocol'])]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
