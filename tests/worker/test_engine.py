@@ -114,6 +114,52 @@ def test_out_of_memory_is_reported_and_the_context_survives(engine: Engine) -> N
     assert preview(engine.eval_script("a.length > 0", "<t>")) == "true"
 
 
+# Runaway allocations that QuickJS ends with no error object: null when not even that fits,
+# nothing at all (a catch sees an uninitialized value) when the failure nests in another.
+# By the time the exception leaves the script, the loop's data is freed again.
+RUNAWAY_WITHOUT_ERROR_OBJECT = {
+    "(() => { const a = []; for (;;) a.push({ k: Math.random() }) })()": "null",
+    "(() => { const m = new Map(); for (let i = 0;; i++) m.set(i, {i}) })()": "null",
+    "(() => { let s = ''; for (let i = 0;; i++) s += String.fromCharCode(65 + i % 26) })()":
+        "null",
+    "JSON.parse('[' + '{\"a\":1},'.repeat(1e6) + '{}]')": "null",
+    "(() => { let o = {}; for (let i = 0;; i++) o['k' + i] = i })()": "[uninitialized]",
+}
+
+
+@pytest.mark.parametrize("runaway", RUNAWAY_WITHOUT_ERROR_OBJECT)
+def test_out_of_memory_without_an_error_object_is_still_out_of_memory(engine: Engine,
+                                                                       runaway: str) -> None:
+    engine.set_memory_limit(16 * 1024 * 1024)
+    with pytest.raises(OutOfMemory):
+        engine.eval_script(f"try {{ {runaway} }} catch (e) {{ globalThis.caught = e; throw e }}",
+                           "<t>")
+    engine.collect_garbage()
+    caught = preview(engine.eval_script("String(caught)", "<t>"))
+    assert caught == RUNAWAY_WITHOUT_ERROR_OBJECT[runaway]
+
+
+def test_a_thrown_null_far_below_the_memory_limit_is_a_throw(engine: Engine) -> None:
+    engine.set_memory_limit(16 * 1024 * 1024)
+    with pytest.raises(JsThrown) as caught:
+        engine.eval_script("throw null", "<t>")
+    assert json.loads(caught.value.payload) == {"message": "null"}
+    with pytest.raises(JsThrown):
+        engine.eval_script("(async () => { throw null })()", "<t>", completion="adopt")
+    with pytest.raises(OutOfMemory):
+        engine.eval_script("(() => { const a = []; for (;;) a.push({}) })()", "<t>")
+    engine.collect_garbage()
+    with pytest.raises(JsThrown):  # the next request starts watching the heap afresh
+        engine.eval_script("throw null", "<t>")
+
+
+def test_memory_counters_elsewhere_refuse_the_attach(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "_MALLOC_SIZE_OFFSET", 0x28)
+    with pytest.raises(AttachRefused, match="memory counters"):
+        Engine(Worktree(str(tmp_path)))
+
+
 def test_scripts_are_named_in_stack_traces(engine: Engine) -> None:
     with pytest.raises(JsThrown) as caught:
         engine.eval_script("(function () { throw new Error('x') })()", "<repl:9>",

@@ -221,6 +221,7 @@ def test_allocation_past_mem_mb_fails_and_the_next_request_works(worker: WorkerP
         assert (error.code, error.limit) == ("MEMORY_LIMIT", "mem_mb")
         assert error.message == "Execution exceeded mem_mb limit of 16 MiB"
     assert value_of(worker.repl("chunks = null; [1, 2, 3].length", limits)).preview == "3"
+    assert exception_of(worker.repl("throw null", limits)).message == "Uncaught null"
 
 
 def test_cancel_stops_the_running_request(worker: WorkerProcess) -> None:

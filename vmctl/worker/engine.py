@@ -13,7 +13,8 @@ has no module loader. Its shared library exports the QuickJS-NG C API, and a
   ``src/a.js``.
 
 This reads one wheel's private layout, so attaching fails closed: the package version, the
-object size, ``JS_GetRuntime(ctx) == rt`` and a probe of the thread-state slot must all hold,
+object size, ``JS_GetRuntime(ctx) == rt``, a probe of the thread-state slot and of the
+runtime's memory counters must all hold,
 or the constructor raises :class:`AttachRefused` and the worker falls back to
 :class:`~vmctl.worker.plain.PlainEngine` (the binding alone: no soft interrupt).
 
@@ -45,10 +46,16 @@ _CONTEXT_BASICSIZE = 80
 _RUNTIME_OFFSET = 16
 _CONTEXT_OFFSET = 24
 _THREAD_STATE_OFFSET = 48
+# quickjs.c, struct JSRuntime: JSMallocFunctions mf (5 pointers), then JSMallocState
+# {malloc_count, malloc_size, malloc_limit, opaque}; js_malloc_rt in the wheel reads the
+# size at +0x30 and the limit at +0x38.
+_MALLOC_SIZE_OFFSET = 0x30
+_MALLOC_LIMIT_OFFSET = 0x38
 
 # quickjs.h
 _TAG_NULL = 2
 _TAG_UNDEFINED = 3
+_TAG_UNINITIALIZED = 4  # what JS_GetException returns when no exception is pending
 _TAG_EXCEPTION = 6
 _TAG_OBJECT = -1
 _EVAL_MODULE = 1
@@ -59,8 +66,9 @@ _PROMISE_REJECTED = 2
 _PROP_C_W_E = 7
 
 # An out-of-memory error once thrown: InternalError("out of memory"), a bare InternalError
-# when its message could not be allocated, or null when not even the error object could be
-# (JS_ThrowError2). A script that throws null itself is misread as out of memory.
+# when its message could not be allocated, null when not even the error object could be
+# (JS_ThrowError2), or no exception at all when an allocation failed while the engine was
+# already throwing one. A null is also what ``throw null`` throws: see :class:`_HeapWatch`.
 _OOM_TEXTS = frozenset({"InternalError: out of memory", "InternalError"})
 
 T = TypeVar("T")
@@ -182,6 +190,8 @@ class _CApi:
         self.ThrowReferenceError.restype = JSValue
 
         self.GetRuntime = _bind(no_js, "JS_GetRuntime", _vp, _vp)
+        self.GetGCThreshold = _bind(no_js, "JS_GetGCThreshold", ctypes.c_size_t, _vp)
+        self.SetGCThreshold = _bind(no_js, "JS_SetGCThreshold", None, _vp, ctypes.c_size_t)
         self.UpdateStackTop = _bind(no_js, "JS_UpdateStackTop", None, _vp)
         self.SetInterruptHandler = _bind(no_js, "JS_SetInterruptHandler", None, _vp,
                                          _INTERRUPT, _vp)
@@ -219,6 +229,72 @@ def _check_layout(context: _quickjs.Context) -> None:
         raise AttachRefused(f"_quickjs.Context is {size} bytes, expected {_CONTEXT_BASICSIZE}")
 
 
+class _HeapWatch:
+    """How close the heap came to the memory limit during one evaluation.
+
+    QuickJS throws null when an allocation fails and not even the error object fits; that
+    ends about half the runaway loops measured at the limit. By the time the exception
+    leaves ``JS_Eval``, unwinding has freed the loop's locals and the heap is small again,
+    so the size afterwards cannot tell that null from a ``throw null``. A null counts as
+    out of memory when the heap reached half the limit during the evaluation, judged from
+    three lower bounds of its peak: the size now; the size at every interrupt-handler call
+    (a pointer read); and the live size at the last garbage collection, which QuickJS runs
+    as objects are allocated (inside native calls such as ``JSON.parse`` too, which never
+    reach the interrupt handler) and after which it sets the threshold to 1.5 times that
+    size. Runaway loops measured reach 72-100% of the limit on these bounds; a
+    ``throw null`` is misread only in a heap already half full.
+    """
+
+    def __init__(self, rt: int, api: _CApi) -> None:
+        self._rt = rt
+        self._api = api
+        self._size = ctypes.c_size_t.from_address(rt + _MALLOC_SIZE_OFFSET)
+        self._limit = ctypes.c_size_t.from_address(rt + _MALLOC_LIMIT_OFFSET)
+        self._peak = 0
+        self._threshold_before = 0
+
+    def check(self, context: _quickjs.Context) -> None:
+        """Refuse the attach unless the counters read here are the binding's own."""
+        before = context.memory()["malloc_limit"]
+        context.set_memory_limit(0x7654_3210)  # a value no counter holds by chance
+        try:
+            usage = context.memory()
+            if (self._size.value, self._limit.value) != (usage["malloc_size"],
+                                                         usage["malloc_limit"]):
+                raise AttachRefused("the runtime's memory counters are not where expected")
+        finally:
+            context.set_memory_limit(before)
+
+    def begin(self) -> None:
+        """Start watching an evaluation.
+
+        A collection threshold that an earlier request left above three quarters of the
+        limit is lowered to that, so that a heap filling up is collected (and measured) on
+        the way: QuickJS never collects when an allocation fails.
+        """
+        ceiling = self._limit.value // 4 * 3
+        if ceiling and self._api.GetGCThreshold(self._rt) > ceiling:
+            self._api.SetGCThreshold(self._rt, ceiling)
+        self._peak = self._size.value
+        self._threshold_before = self._api.GetGCThreshold(self._rt)
+
+    def sample(self) -> None:
+        """Called from the interrupt handler: keep it one read and one compare."""
+        size = self._size.value
+        if size > self._peak:
+            self._peak = size
+
+    def came_near_limit(self) -> bool:
+        limit = self._limit.value
+        if limit == 0:
+            return False  # no limit set: QuickJS itself never runs out
+        peak = max(self._peak, self._size.value)
+        threshold = self._api.GetGCThreshold(self._rt)
+        if threshold != self._threshold_before:  # a collection ran during the evaluation
+            peak = max(peak, threshold * 2 // 3)
+        return peak >= limit // 2
+
+
 # -- the engine -------------------------------------------------------------------------
 
 
@@ -246,12 +322,14 @@ class Engine:
         self._thread_slot = _vp.from_address(base + _THREAD_STATE_OFFSET)
         self._thread_state = _PyThreadState_Get()  # the one thread that runs JavaScript
         self._probe_thread_slot()
+        self._heap = _HeapWatch(self._rt, self._api)
+        self._heap.check(self._context)
         self._resolver = resolver
         self.budget = Budget()
         self._inspector: list[JSValue] = []  # describe, exception[, settle]
         # ctypes frees a callback's trampoline with its Python object: keep them as long as
         # the context. Each is tiny, since an exception inside one is printed and swallowed.
-        self._on_interrupt = _INTERRUPT(lambda rt, opaque: 1 if self.budget.expired() else 0)
+        self._on_interrupt = _INTERRUPT(self._interrupt)
         self._on_normalize = _NORMALIZE(self._normalize)
         self._on_load = _LOAD(self._load)
         self._api.SetInterruptHandler(self._rt, self._on_interrupt, None)
@@ -284,6 +362,11 @@ class Engine:
             raise AttachRefused("the interrupt handler was never called")
         if not seen[0]:
             raise AttachRefused("the thread-state slot does not hold the running thread")
+
+    def _interrupt(self, rt: int | None, opaque: int | None) -> int:
+        """JSInterruptHandler: non-zero stops the script."""
+        self._heap.sample()
+        return 1 if self.budget.expired() else 0
 
     # -- the binding's own knobs --
 
@@ -321,6 +404,7 @@ class Engine:
 
         Pending jobs run to the end, under the budget, before the value is described.
         """
+        self._heap.begin()
         value = self._eval(source, filename, _EVAL_STRICT if strict else 0)
         # Only an object can be a thenable; a primitive is its own settled value.
         if completion == "adopt" and value.tag == _TAG_OBJECT and len(self._inspector) == 3:
@@ -336,6 +420,7 @@ class Engine:
 
     def eval_module(self, name: str) -> str:
         """Load, link and evaluate module ``name`` to its end; its (undefined) value, described."""
+        self._heap.begin()
         compiled = self._compile_module(self._ctx, name)
         if compiled is None:
             raise self._error(self._api.GetException(self._ctx))
@@ -409,8 +494,10 @@ class Engine:
             self._free(thrown)
 
     def _is_out_of_memory(self, thrown: JSValue) -> bool:
+        if thrown.tag == _TAG_UNINITIALIZED:
+            return True  # nothing pending: the error for a failed allocation did not fit
         if thrown.tag == _TAG_NULL:
-            return True
+            return self._heap.came_near_limit()
         # Only an Error is turned into text here, so no user toString runs for other values.
         return bool(self._api.IsError(thrown)) and self._text_or_none(thrown) in _OOM_TEXTS
 

@@ -129,6 +129,9 @@ def _untag(tagged: str) -> str:
 
 
 def _error(text: str) -> EngineError:
+    # Without the runtime's counters (see engine._HeapWatch) a thrown null cannot be told
+    # from the null QuickJS throws when not even its out-of-memory error fits: it counts as
+    # out of memory here, so a degraded worker reports ``throw null`` as MEMORY_LIMIT.
     message, _, stack = text.partition("\n")
     if message.startswith("InternalError: out of memory") or message == "null":
         return OutOfMemory()
