@@ -40,7 +40,10 @@ class WorkerProcess:
     def __init__(self, worktree: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vmctl.worker"],
-            cwd=worktree, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=worktree,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         self._lines: queue.Queue[bytes | None] = queue.Queue()
         self._stderr = bytearray()
@@ -111,8 +114,9 @@ class WorkerProcess:
 
     def repl(self, code: str, limits: ExecLimits = LIMITS, **runtime: Any) -> list[Reply]:
         request_id = self.new_id()
-        self.send(ExecRepl(id=request_id, code=code, limits=limits,
-                           runtime=RuntimeOptions(**runtime)))
+        self.send(
+            ExecRepl(id=request_id, code=code, limits=limits, runtime=RuntimeOptions(**runtime))
+        )
         return self.wait_terminal(request_id)
 
     def run_file(self, path: str, limits: ExecLimits = LIMITS, **fields: Any) -> list[Reply]:

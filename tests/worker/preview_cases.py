@@ -108,8 +108,12 @@ VALUES: tuple[ValueCase, ...] = (
     V("[-0, 0]", "array", "[ -0, 0 ]"),
     V("Object.assign([1, 2], {extra: true})", "array", "[ 1, 2, extra: true ]"),
     V("[[1, 2], [3, 4]]", "array", "[ [ 1, 2 ], [ 3, 4 ] ]", [[1, 2], [3, 4]]),
-    V("[{a: 1, b: 2}, {a: 3}]", "array", "[ { a: 1, b: 2 }, { a: 3 } ]",
-      [{"a": 1, "b": 2}, {"a": 3}]),
+    V(
+        "[{a: 1, b: 2}, {a: 3}]",
+        "array",
+        "[ { a: 1, b: 2 }, { a: 3 } ]",
+        [{"a": 1, "b": 2}, {"a": 3}],
+    ),
     V("[1, 2, 3, 4, 5, 6, 7]", "array", "[\n  1, 2, 3, 4,\n  5, 6, 7\n]", [1, 2, 3, 4, 5, 6, 7]),
     V(
         "[1.5, -2, 300, 4, 5, 6, 7, 8]",
@@ -128,9 +132,7 @@ VALUES: tuple[ValueCase, ...] = (
         "array",
         "[\n"
         + "".join(
-            "  "
-            + ", ".join(f"{n:3d}" for n in range(row, min(row + 36, 300), 3))
-            + ",\n"
+            "  " + ", ".join(f"{n:3d}" for n in range(row, min(row + 36, 300), 3)) + ",\n"
             for row in range(0, 300, 36)
         )
         + "  ... 20 more items\n]",
@@ -155,17 +157,29 @@ VALUES: tuple[ValueCase, ...] = (
         "{ '1': 4, 'a-b': 1, '$x': 2, _y: 3 }",
         {"1": 4, "a-b": 1, "$x": 2, "_y": 3},
     ),
-    V("({'key with space': 1, ünï: 2})", "object", "{ 'key with space': 1, 'ünï': 2 }",
-      {"key with space": 1, "ünï": 2}),
+    V(
+        "({'key with space': 1, ünï: 2})",
+        "object",
+        "{ 'key with space': 1, 'ünï': 2 }",
+        {"key with space": 1, "ünï": 2},
+    ),
     V("({s: 'it\\'s'})", "object", '{ s: "it\'s" }', {"s": "it's"}),
-    V("({s: 'say \"hi\", it\\'s'})", "object", "{ s: `say \"hi\", it's` }",
-      {"s": "say \"hi\", it's"}),
+    V(
+        "({s: 'say \"hi\", it\\'s'})",
+        "object",
+        '{ s: `say "hi", it\'s` }',
+        {"s": 'say "hi", it\'s'},
+    ),
     V("({s: 'tab\\there'})", "object", "{ s: 'tab\\there' }", {"s": "tab\there"}),
     V("({s: '\\u0001\\u007f'})", "object", "{ s: '\\x01\\x7F' }", {"s": "\x01\x7f"}),
     V("({s: 'back\\\\slash'})", "object", "{ s: 'back\\\\slash' }", {"s": "back\\slash"}),
     V("({s: '\\ud800'})", "object", "{ s: '\\ud800' }"),
-    V("({a: {b: {c: {d: 1}}}})", "object", "{ a: { b: { c: [Object] } } }",
-      {"a": {"b": {"c": {"d": 1}}}}),
+    V(
+        "({a: {b: {c: {d: 1}}}})",
+        "object",
+        "{ a: { b: { c: [Object] } } }",
+        {"a": {"b": {"c": {"d": 1}}}},
+    ),
     V("({a: {b: {c: {}}}})", "object", "{ a: { b: { c: {} } } }", {"a": {"b": {"c": {}}}}),
     V("({a: {b: {c: [1]}}})", "object", "{ a: { b: { c: [Array] } } }", {"a": {"b": {"c": [1]}}}),
     V("({[Symbol('k')]: 1})", "object", "{ [Symbol(k)]: 1 }"),
@@ -187,8 +201,13 @@ VALUES: tuple[ValueCase, ...] = (
         "object",
         "{\n  alpha: 'aaaaaaaaaa',\n  beta: 'bbbbbbbbbb',\n  gamma: 'cccccccccc',\n"
         "  delta: 'dddddddddd',\n  epsilon: 'eeeeeeeeee'\n}",
-        {"alpha": "a" * 10, "beta": "b" * 10, "gamma": "c" * 10, "delta": "d" * 10,
-         "epsilon": "e" * 10},
+        {
+            "alpha": "a" * 10,
+            "beta": "b" * 10,
+            "gamma": "c" * 10,
+            "delta": "d" * 10,
+            "epsilon": "e" * 10,
+        },
     ),
     V(
         "({text: 'a'.repeat(40) + '\\n' + 'b'.repeat(40)})",
@@ -202,22 +221,34 @@ VALUES: tuple[ValueCase, ...] = (
         "[ [ 'nested', [ 'deep', [Array] ] ] ]",
         [["nested", ["deep", ["deeper", ["deepest"]]]]],
     ),
-    V("class Point { constructor() { this.x = 1; this.y = 2 } }; new Point()", "object",
-      "Point { x: 1, y: 2 }"),
+    V(
+        "class Point { constructor() { this.x = 1; this.y = 2 } }; new Point()",
+        "object",
+        "Point { x: 1, y: 2 }",
+    ),
     V("new (class Empty {})()", "object", "Empty {}"),
-    V("class Tagged { get [Symbol.toStringTag]() { return 'Tag' } }; new Tagged()", "object",
-      "Tagged [Tag] {}"),
+    V(
+        "class Tagged { get [Symbol.toStringTag]() { return 'Tag' } }; new Tagged()",
+        "object",
+        "Tagged [Tag] {}",
+    ),
     V("(function () { return arguments })(1, 2)", "object", "[Arguments] { '0': 1, '1': 2 }"),
     V("Math", "object", "Object [Math] {}"),
     V("JSON", "object", "Object [JSON] {}"),
     V("new Proxy({a: 1}, {})", "object", "{ a: 1 }", {"a": 1}),
     V("({[Symbol.for('nodejs.util.inspect.custom')]() { return 'custom!' }})", "object", "custom!"),
     # -- cycles
-    V("const cyc = {name: 'o'}; cyc.self = cyc; cyc", "object",
-      "<ref *1> { name: 'o', self: [Circular *1] }"),
+    V(
+        "const cyc = {name: 'o'}; cyc.self = cyc; cyc",
+        "object",
+        "<ref *1> { name: 'o', self: [Circular *1] }",
+    ),
     V("const cycArr = [1]; cycArr.push(cycArr); cycArr", "array", "<ref *1> [ 1, [Circular *1] ]"),
-    V("const par = {}; par.child = {parent: par}; par", "object",
-      "<ref *1> { child: { parent: [Circular *1] } }"),
+    V(
+        "const par = {}; par.child = {parent: par}; par",
+        "object",
+        "<ref *1> { child: { parent: [Circular *1] } }",
+    ),
     # -- Map, Set, weak collections
     V("new Map([['a', 1]])", "map", "Map(1) { 'a' => 1 }"),
     V("new Map()", "map", "Map(0) {}"),
@@ -253,14 +284,27 @@ VALUES: tuple[ValueCase, ...] = (
     V("new Error('boom')", "error", pattern("Error: boom{FRAMES}")),
     V("new TypeError('bad')", "error", pattern("TypeError: bad{FRAMES}")),
     V("({e: new RangeError('r')})", "object", pattern("{\n  e: RangeError: r{FRAMES}\n}")),
-    V("new Error('outer', {cause: new Error('inner')})", "error",
-      pattern("Error: outer{FRAMES} {\n  [cause]: Error: inner{FRAMES}\n}")),
-    V("Object.assign(new Error('c'), {code: 'E_CODE'})", "error",
-      pattern("Error: c{FRAMES} {\n  code: 'E_CODE'\n}")),
-    V("class MyError extends Error { constructor(m) { super(m); this.name = 'MyError' } };"
-      " new MyError('x')", "error", pattern("MyError: x{FRAMES}")),
-    V("class PlainError extends Error {}; new PlainError('p')", "error",
-      pattern("PlainError: p{FRAMES}")),
+    V(
+        "new Error('outer', {cause: new Error('inner')})",
+        "error",
+        pattern("Error: outer{FRAMES} {\n  [cause]: Error: inner{FRAMES}\n}"),
+    ),
+    V(
+        "Object.assign(new Error('c'), {code: 'E_CODE'})",
+        "error",
+        pattern("Error: c{FRAMES} {\n  code: 'E_CODE'\n}"),
+    ),
+    V(
+        "class MyError extends Error { constructor(m) { super(m); this.name = 'MyError' } };"
+        " new MyError('x')",
+        "error",
+        pattern("MyError: x{FRAMES}"),
+    ),
+    V(
+        "class PlainError extends Error {}; new PlainError('p')",
+        "error",
+        pattern("PlainError: p{FRAMES}"),
+    ),
     # -- boxed primitives
     V("new Number(3)", "object", "[Number: 3]"),
     V("new String('abc')", "object", "[String: 'abc']"),
@@ -285,8 +329,12 @@ VALUES: tuple[ValueCase, ...] = (
     V("({then(resolve) { resolve('thenable') }})", "string", "thenable", "thenable"),
     V("({p: Promise.resolve(1)})", "object", "{ p: Promise { <unknown> } }"),
     V("await Promise.resolve([1])", "array", "[ 1 ]", [1]),
-    V("await new Promise((resolve) => queueMicrotask(() => resolve('later')))", "string", "later",
-      "later"),
+    V(
+        "await new Promise((resolve) => queueMicrotask(() => resolve('later')))",
+        "string",
+        "later",
+        "later",
+    ),
     # -- iterators QuickJS cannot peek into without consuming them
     V("[1, 2].values()", "object", "Object [Array Iterator] {}"),
     V("(function* () {})()", "object", "Object [Generator] {}"),
@@ -333,8 +381,10 @@ CONSOLE: tuple[ConsoleCase, ...] = (
     C("console.log('\\ud800!')", _log("\ufffd!")),
     C("console.log(new Error('e'))", _log(pattern("Error: e{FRAMES}"))),
     C("const {log} = console; log('detached')", _log("detached")),
-    C("console.info('i'); console.debug('d'); console.warn('w'); console.error('e')",
-      (("info", "i"), ("debug", "d"), ("warn", "w"), ("error", "e"))),
+    C(
+        "console.info('i'); console.debug('d'); console.warn('w'); console.error('e')",
+        (("info", "i"), ("debug", "d"), ("warn", "w"), ("error", "e")),
+    ),
     C("console.error('%s: %s', 'E', 'bad')", (("error", "E: bad"),)),
     C("console.dirxml('x', 1)", _log("x 1")),
     C("console.dir({a: 'x'})", _log("{ a: 'x' }")),
@@ -344,16 +394,21 @@ CONSOLE: tuple[ConsoleCase, ...] = (
     C("console.assert(false)", (("warn", "Assertion failed"),)),
     C("console.assert(false, 'msg %d', 1)", (("warn", "Assertion failed: msg 1"),)),
     C("console.assert(0, {a: 1})", (("warn", "Assertion failed { a: 1 }"),)),
-    C("console.count(); console.count(); console.count('x'); console.countReset(); console.count()",
-      _log("default: 1", "default: 2", "x: 1", "default: 1")),
+    C(
+        "console.count(); console.count(); console.count('x'); console.countReset();"
+        " console.count()",
+        _log("default: 1", "default: 2", "x: 1", "default: 1"),
+    ),
     C("console.countReset('nope')", (("warn", "Warning: Count for 'nope' does not exist"),)),
     C(
         "console.group('G'); console.log('in'); console.group(); console.log('deeper\\nline2');"
         " console.groupEnd(); console.groupEnd(); console.log('out')",
         _log("G", "  in", "    deeper\n    line2", "out"),
     ),
-    C("console.groupCollapsed('C'); console.warn('w'); console.groupEnd(); console.groupEnd()",
-      (("log", "C"), ("warn", "  w"))),
+    C(
+        "console.groupCollapsed('C'); console.warn('w'); console.groupEnd(); console.groupEnd()",
+        (("log", "C"), ("warn", "  w")),
+    ),
     C(
         "console.table([{a: 1, b: 'Y'}, {a: 'Z', b: 2}])",
         _log(
@@ -410,13 +465,21 @@ CONSOLE: tuple[ConsoleCase, ...] = (
     ),
     C("console.table('not tabular')", _log("not tabular")),
     C("console.time('t'); console.timeEnd('t')", _log(re.compile(r"t: \d+(\.\d+)?ms"))),
-    C("console.time(); console.timeLog(undefined, 'data', 1); console.timeEnd()",
-      _log(re.compile(r"default: \d+(\.\d+)?ms data 1"), re.compile(r"default: \d+(\.\d+)?ms"))),
-    C("console.timeEnd('missing')",
-      (("warn", "Warning: No such label 'missing' for console.timeEnd()"),)),
-    C("console.time('dup'); console.time('dup'); console.timeEnd('dup')",
-      (("warn", "Warning: Label 'dup' already exists for console.time()"),
-       ("log", re.compile(r"dup: \d+(\.\d+)?ms")))),
+    C(
+        "console.time(); console.timeLog(undefined, 'data', 1); console.timeEnd()",
+        _log(re.compile(r"default: \d+(\.\d+)?ms data 1"), re.compile(r"default: \d+(\.\d+)?ms")),
+    ),
+    C(
+        "console.timeEnd('missing')",
+        (("warn", "Warning: No such label 'missing' for console.timeEnd()"),),
+    ),
+    C(
+        "console.time('dup'); console.time('dup'); console.timeEnd('dup')",
+        (
+            ("warn", "Warning: Label 'dup' already exists for console.time()"),
+            ("log", re.compile(r"dup: \d+(\.\d+)?ms")),
+        ),
+    ),
     C("console.trace('here %d', 1)", (("error", pattern("Trace: here 1{FRAMES}")),)),
     C("console.trace()", (("error", pattern("Trace{FRAMES}")),)),
     C("Promise.resolve().then(() => console.log('microtask')); 'value'", _log("microtask")),
@@ -430,9 +493,11 @@ EXCEPTIONS: tuple[ExceptionCase, ...] = (
     E("null.x", "TypeError: cannot read property 'x' of null", "TypeError"),
     E("undefinedVariable", "ReferenceError: undefinedVariable is not defined", "ReferenceError"),
     E("let = ;", "SyntaxError: unexpected token in expression: ';'", "SyntaxError"),
-    E("JSON.parse('{')",
-      "SyntaxError: Expected property name or '}' in JSON at position 1 (line 1 column 2)",
-      "SyntaxError"),
+    E(
+        "JSON.parse('{')",
+        "SyntaxError: Expected property name or '}' in JSON at position 1 (line 1 column 2)",
+        "SyntaxError",
+    ),
     E("[].reduce((a, b) => a)", "TypeError: empty array", "TypeError"),
     E("new Array(-1)", "RangeError: invalid array length", "RangeError"),
     E("BigInt(1.5)", "RangeError: cannot convert to BigInt: not an integer", "RangeError"),
@@ -445,12 +510,24 @@ EXCEPTIONS: tuple[ExceptionCase, ...] = (
     E("throw undefined", "Uncaught undefined"),
     E("throw Symbol('t')", "Uncaught Symbol(t)"),
     E("throw new Error('')", "Error", "Error"),
-    E("const renamed = new Error('m'); renamed.name = 'Custom'; throw renamed", "Custom: m",
-      "Custom"),
-    E("class E2 extends Error { constructor() { super('custom'); this.name = 'E2' } };"
-      " throw new E2()", "E2: custom", "E2", pattern("E2: custom{FRAMES}")),
-    E("throw Object.assign(new Error('x'), {code: 'E1'})", "Error: x", "Error",
-      pattern("Error: x{FRAMES} {\n  code: 'E1'\n}")),
+    E(
+        "const renamed = new Error('m'); renamed.name = 'Custom'; throw renamed",
+        "Custom: m",
+        "Custom",
+    ),
+    E(
+        "class E2 extends Error { constructor() { super('custom'); this.name = 'E2' } };"
+        " throw new E2()",
+        "E2: custom",
+        "E2",
+        pattern("E2: custom{FRAMES}"),
+    ),
+    E(
+        "throw Object.assign(new Error('x'), {code: 'E1'})",
+        "Error: x",
+        "Error",
+        pattern("Error: x{FRAMES} {\n  code: 'E1'\n}"),
+    ),
     E("Promise.reject(42)", "Uncaught 42"),
     E("Promise.reject(null)", "Uncaught null"),
     E("await Promise.reject(null)", "Uncaught null"),
@@ -463,44 +540,93 @@ EXCEPTIONS: tuple[ExceptionCase, ...] = (
 S = SessionCase
 
 SESSIONS: tuple[SessionCase, ...] = (
-    S("let redeclared", (("let x = 1", "undefined"), ("x", "1"), ("let x = 2", "undefined"),
-                         ("x", "2"))),
+    S(
+        "let redeclared",
+        (("let x = 1", "undefined"), ("x", "1"), ("let x = 2", "undefined"), ("x", "2")),
+    ),
     S("const redeclared", (("const c = 1", "undefined"), ("const c = 2; c", "2"), ("c", "2"))),
-    S("class redeclared", (("class K {}", "undefined"),
-                           ("class K { m() { return 2 } }", "undefined"), ("new K().m()", "2"))),
-    S("function redeclared", (("function f() { return 1 }", "undefined"),
-                              ("function f() { return 2 }", "undefined"), ("f()", "2"))),
+    S(
+        "class redeclared",
+        (
+            ("class K {}", "undefined"),
+            ("class K { m() { return 2 } }", "undefined"),
+            ("new K().m()", "2"),
+        ),
+    ),
+    S(
+        "function redeclared",
+        (
+            ("function f() { return 1 }", "undefined"),
+            ("function f() { return 2 }", "undefined"),
+            ("f()", "2"),
+        ),
+    ),
     S("let after var", (("var z = 1", "undefined"), ("let z = 2", "undefined"), ("z", "2"))),
     S("var after let", (("let q = 1", "undefined"), ("var q = 3", "undefined"), ("q", "3"))),
-    S("let without value resets", (("let y = 1", "undefined"), ("let y", "undefined"),
-                                   ("y", "undefined"))),
-    S("destructuring", (("let {a, b: [c]} = {a: 1, b: [2]}", "undefined"), ("[a, c]", "[ 1, 2 ]"),
-                        ("const [p, ...rest] = [1, 2, 3]", "undefined"), ("rest", "[ 2, 3 ]"))),
-    S("destructuring defaults", (("const {d = 4, e: {f} = {f: 5}} = {}", "undefined"),
-                                 ("[d, f]", "[ 4, 5 ]"))),
+    S(
+        "let without value resets",
+        (("let y = 1", "undefined"), ("let y", "undefined"), ("y", "undefined")),
+    ),
+    S(
+        "destructuring",
+        (
+            ("let {a, b: [c]} = {a: 1, b: [2]}", "undefined"),
+            ("[a, c]", "[ 1, 2 ]"),
+            ("const [p, ...rest] = [1, 2, 3]", "undefined"),
+            ("rest", "[ 2, 3 ]"),
+        ),
+    ),
+    S(
+        "destructuring defaults",
+        (("const {d = 4, e: {f} = {f: 5}} = {}", "undefined"), ("[d, f]", "[ 4, 5 ]")),
+    ),
     S("await declaration", (("const v = await Promise.resolve(5)", "undefined"), ("v", "5"))),
     S("await value of last expression", (("await 1; let w = 2; w + 1", "3"), ("w", "2"))),
-    S("await with function", (("const t = await 1; function g() { return t * 2 }", "undefined"),
-                              ("g()", "2"))),
-    S("await hoists functions", (("h(); await 0; function h() { return 'h' }", "undefined"),
-                                 ("h()", "h"))),
+    S(
+        "await with function",
+        (("const t = await 1; function g() { return t * 2 }", "undefined"), ("g()", "2")),
+    ),
+    S(
+        "await hoists functions",
+        (("h(); await 0; function h() { return 'h' }", "undefined"), ("h()", "h")),
+    ),
     S("await with class", (("await null; class AC { static v = 7 }", "undefined"), ("AC.v", "7"))),
-    S("await redeclares", (("let r = 1", "undefined"), ("let r = await 2", "undefined"),
-                           ("r", "2"))),
-    S("for await", (("for await (const x of [Promise.resolve(1)]) { globalThis.seen = x }",
-                     "undefined"), ("seen", "1"))),
-    S("await in nested function only", (("const fn = async () => await 1; typeof fn", "function"),
-                                        ("await fn()", "1"))),
+    S(
+        "await redeclares",
+        (("let r = 1", "undefined"), ("let r = await 2", "undefined"), ("r", "2")),
+    ),
+    S(
+        "for await",
+        (
+            ("for await (const x of [Promise.resolve(1)]) { globalThis.seen = x }", "undefined"),
+            ("seen", "1"),
+        ),
+    ),
+    S(
+        "await in nested function only",
+        (("const fn = async () => await 1; typeof fn", "function"), ("await fn()", "1")),
+    ),
     S("block is a block", (("{ let inner = 1; inner }", "1"), ("typeof inner", "undefined"))),
-    S("nested let stays local", (("if (true) { let scoped = 1 }", "undefined"),
-                                 ("typeof scoped", "undefined"))),
-    S("regex and division", (("let ratio = 10 / 2 / 5; let re = /\\/+let x/g; [ratio, re]",
-                              "[ 1, /\\/+let x/g ]"),)),
+    S(
+        "nested let stays local",
+        (("if (true) { let scoped = 1 }", "undefined"), ("typeof scoped", "undefined")),
+    ),
+    S(
+        "regex and division",
+        (("let ratio = 10 / 2 / 5; let re = /\\/+let x/g; [ratio, re]", "[ 1, /\\/+let x/g ]"),),
+    ),
     S("template literal", (("let tpl = `let ${'x'} = ${`${1 + 1}`}`; tpl", "let x = 2"),)),
-    S("comments", (("// let commented = 1\nlet real = /* let fake = 2 */ 3; real", "3"),
-                   ("typeof commented + typeof fake", "undefinedundefined"))),
+    S(
+        "comments",
+        (
+            ("// let commented = 1\nlet real = /* let fake = 2 */ 3; real", "3"),
+            ("typeof commented + typeof fake", "undefinedundefined"),
+        ),
+    ),
     S("keywords in strings", (("let s1 = 'const x = 1'; s1", "const x = 1"),)),
     S("multi-line await", (("await 1\nlet multi = 1,\n  other = 2\nmulti + other", "3"),)),
-    S("error leaves the session usable", (("let kept = 1", "undefined"), ("kept.x.y", None),
-                                          ("kept", "1"))),
+    S(
+        "error leaves the session usable",
+        (("let kept = 1", "undefined"), ("kept.x.y", None), ("kept", "1")),
+    ),
 )

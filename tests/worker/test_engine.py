@@ -59,15 +59,17 @@ def test_the_engine_attaches_on_this_machine(engine: Engine) -> None:
     assert preview(engine.eval_script("6 * 7", "<t>")) == "42"
 
 
-def test_a_different_wheel_version_refuses_the_attach(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_different_wheel_version_refuses_the_attach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine_module, "ENGINE_VERSION", "0.17.0.3")
     with pytest.raises(AttachRefused, match=re.escape("0.17.0.3 is not the pinned 0.17.0.2")):
         Engine(Worktree(str(tmp_path)))
 
 
-def test_a_different_object_size_refuses_the_attach(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_different_object_size_refuses_the_attach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine_module, "_CONTEXT_BASICSIZE", 88)
     with pytest.raises(AttachRefused, match="expected 88"):
         Engine(Worktree(str(tmp_path)))
@@ -120,20 +122,21 @@ def test_out_of_memory_is_reported_and_the_context_survives(engine: Engine) -> N
 RUNAWAY_WITHOUT_ERROR_OBJECT = {
     "(() => { const a = []; for (;;) a.push({ k: Math.random() }) })()": "null",
     "(() => { const m = new Map(); for (let i = 0;; i++) m.set(i, {i}) })()": "null",
-    "(() => { let s = ''; for (let i = 0;; i++) s += String.fromCharCode(65 + i % 26) })()":
-        "null",
+    "(() => { let s = ''; for (let i = 0;; i++) s += String.fromCharCode(65 + i % 26) })()": "null",
     "JSON.parse('[' + '{\"a\":1},'.repeat(1e6) + '{}]')": "null",
     "(() => { let o = {}; for (let i = 0;; i++) o['k' + i] = i })()": "[uninitialized]",
 }
 
 
 @pytest.mark.parametrize("runaway", RUNAWAY_WITHOUT_ERROR_OBJECT)
-def test_out_of_memory_without_an_error_object_is_still_out_of_memory(engine: Engine,
-                                                                       runaway: str) -> None:
+def test_out_of_memory_without_an_error_object_is_still_out_of_memory(
+    engine: Engine, runaway: str
+) -> None:
     engine.set_memory_limit(16 * 1024 * 1024)
     with pytest.raises(OutOfMemory):
-        engine.eval_script(f"try {{ {runaway} }} catch (e) {{ globalThis.caught = e; throw e }}",
-                           "<t>")
+        engine.eval_script(
+            f"try {{ {runaway} }} catch (e) {{ globalThis.caught = e; throw e }}", "<t>"
+        )
     engine.collect_garbage()
     caught = preview(engine.eval_script("String(caught)", "<t>"))
     assert caught == RUNAWAY_WITHOUT_ERROR_OBJECT[runaway]
@@ -153,8 +156,9 @@ def test_a_thrown_null_far_below_the_memory_limit_is_a_throw(engine: Engine) -> 
         engine.eval_script("throw null", "<t>")
 
 
-def test_memory_counters_elsewhere_refuse_the_attach(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_counters_elsewhere_refuse_the_attach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(engine_module, "_MALLOC_SIZE_OFFSET", 0x28)
     with pytest.raises(AttachRefused, match="memory counters"):
         Engine(Worktree(str(tmp_path)))
@@ -162,18 +166,19 @@ def test_memory_counters_elsewhere_refuse_the_attach(tmp_path: Path,
 
 def test_scripts_are_named_in_stack_traces(engine: Engine) -> None:
     with pytest.raises(JsThrown) as caught:
-        engine.eval_script("(function () { throw new Error('x') })()", "<repl:9>",
-                           strict=True)
+        engine.eval_script("(function () { throw new Error('x') })()", "<repl:9>", strict=True)
     assert json.loads(caught.value.payload) == {"message": "Error: x"}
     stack = engine.eval_script("try { null.f() } catch (e) { e.stack }", "<repl:10>")
     assert "<repl:10>:1:" in preview(stack)
 
 
 @pytest.mark.parametrize("completion", ["promise", "adopt"])
-def test_promise_completions_settle_under_the_budget(engine: Engine, completion: Completion
-                                                     ) -> None:
-    source = {"promise": "(async () => ({value: await 6 * 7}))()",
-              "adopt": "Promise.resolve(42)"}[completion]
+def test_promise_completions_settle_under_the_budget(
+    engine: Engine, completion: Completion
+) -> None:
+    source = {"promise": "(async () => ({value: await 6 * 7}))()", "adopt": "Promise.resolve(42)"}[
+        completion
+    ]
     assert preview(engine.eval_script(source, "<t>", completion=completion)) == "42"
     with pytest.raises(JsThrown):
         engine.eval_script("Promise.reject(new Error('no'))", "<t>", completion="adopt")
@@ -181,8 +186,7 @@ def test_promise_completions_settle_under_the_budget(engine: Engine, completion:
         engine.eval_script("new Promise(() => {})", "<t>", completion="adopt")
     engine.budget = Budget(wall_ms=100)
     with pytest.raises(Interrupted):
-        engine.eval_script("(async () => { for (;;) await null })()", "<t>",
-                           completion="adopt")
+        engine.eval_script("(async () => { for (;;) await null })()", "<t>", completion="adopt")
 
 
 def test_the_degraded_engine_still_evaluates(tmp_path: Path) -> None:

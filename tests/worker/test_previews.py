@@ -104,8 +104,9 @@ def test_console_prints_like_node(session: WorkerSession, case: ConsoleCase) -> 
 
 def _with_gaps(cases: tuple[ExceptionCase, ...]) -> list[Any]:
     return [
-        pytest.param(case, id=_id(case.code), marks=[pytest.mark.xfail(reason=case.gap)]
-                     if case.gap else [])
+        pytest.param(
+            case, id=_id(case.code), marks=[pytest.mark.xfail(reason=case.gap)] if case.gap else []
+        )
         for case in cases
     ]
 

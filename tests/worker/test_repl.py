@@ -106,21 +106,24 @@ def test_await_only_counts_at_the_top_level_of_code(code: str) -> None:
 def test_top_level_await_wraps_the_snippet_and_returns_the_last_expression() -> None:
     snippet = compile_snippet("const v = await p;\nv + 1")
     assert snippet == Snippet(
-        "var v; (async () => {void ( (v = await p));\nreturn {value: await (v + 1)}\n})()", True)
+        "var v; (async () => {void ( (v = await p));\nreturn {value: await (v + 1)}\n})()", True
+    )
 
 
 def test_an_async_snippet_ending_in_a_declaration_has_the_value_undefined() -> None:
     snippet = compile_snippet("await 1; let {a, b: [c = 1], ...rest} = o")
     assert snippet.source == (
         "var a, c, rest; (async () => {await 1; void ( ({a, b: [c = 1], ...rest} = o))"
-        "\nreturn {value: void 0};\n})()")
+        "\nreturn {value: void 0};\n})()"
+    )
 
 
 def test_an_async_snippet_copies_its_functions_and_classes_to_the_global_object() -> None:
     snippet = compile_snippet("await 0\nfunction f() {}\nclass K {}")
     assert snippet.source == (
         "var f, K; (async () => {await 0\nthis.f = f; function f() {}\nK = class K {};"
-        "\nreturn {value: void 0};\n})()")
+        "\nreturn {value: void 0};\n})()"
+    )
 
 
 @pytest.mark.parametrize(

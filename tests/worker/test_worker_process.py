@@ -62,8 +62,14 @@ def test_hello_comes_first_and_reports_the_attached_engine(worktree: Path) -> No
     assert hello.protocol == PROTOCOL_VERSION
     assert hello.pid == worker.proc.pid
     assert (hello.engine, hello.engine_version) == ("quickjs", "0.17.0.2")
-    assert set(hello.operations) == {"exec_repl", "run_file", "run_startup", "cancel", "ping",
-                                     "shutdown"}
+    assert set(hello.operations) == {
+        "exec_repl",
+        "run_file",
+        "run_startup",
+        "cancel",
+        "ping",
+        "shutdown",
+    }
     assert hello.soft_interrupt is True
     assert hello.degraded_reason is None
 
@@ -109,8 +115,7 @@ def test_ping_is_answered_while_a_script_loops(worker: WorkerProcess) -> None:
     assert error_of(worker.wait_terminal(request_id)).code == "CANCELLED"
 
 
-def test_a_line_that_is_not_a_request_gets_bad_request_with_its_id(worker: WorkerProcess
-                                                                    ) -> None:
+def test_a_line_that_is_not_a_request_gets_bad_request_with_its_id(worker: WorkerProcess) -> None:
     worker.send_raw(b"not json\n")
     error = worker.next_frame()
     assert isinstance(error, Error)
@@ -137,8 +142,7 @@ def test_console_events_stream_in_order_before_the_value(worker: WorkerProcess) 
     frames = worker.repl("console.log('a', 1); console.warn('b'); console.error('c'); 'done'")
     assert kinds(frames) == ["Console", "Console", "Console", "Value", "Ok"]
     consoles = [frame for frame in frames if isinstance(frame, Console)]
-    assert [(c.level, c.text) for c in consoles] == [("log", "a 1"), ("warn", "b"),
-                                                     ("error", "c")]
+    assert [(c.level, c.text) for c in consoles] == [("log", "a 1"), ("warn", "b"), ("error", "c")]
     assert value_of(frames).preview == "done"
 
 
@@ -212,11 +216,12 @@ def test_a_line_too_long_for_a_frame_is_clipped_not_fatal(worker: WorkerProcess)
     assert value_of(frames).preview == "after"
 
 
-def test_allocation_past_mem_mb_fails_and_the_next_request_works(worker: WorkerProcess
-                                                                  ) -> None:
+def test_allocation_past_mem_mb_fails_and_the_next_request_works(worker: WorkerProcess) -> None:
     limits = ExecLimits(cpu_ms=60_000, wall_ms=60_000, mem_mb=16)
-    for code in ("const chunks = []; for (;;) chunks.push('x'.repeat(1000) + Math.random())",
-                 "(() => { const a = []; for (;;) a.push({ k: Math.random() }) })()"):
+    for code in (
+        "const chunks = []; for (;;) chunks.push('x'.repeat(1000) + Math.random())",
+        "(() => { const a = []; for (;;) a.push({ k: Math.random() }) })()",
+    ):
         error = error_of(worker.repl(code, limits))
         assert (error.code, error.limit) == ("MEMORY_LIMIT", "mem_mb")
         assert error.message == "Execution exceeded mem_mb limit of 16 MiB"
@@ -247,14 +252,16 @@ def test_a_request_cancelled_while_waiting_never_runs(worker: WorkerProcess) -> 
 # -- files ------------------------------------------------------------------------------
 
 
-def test_run_file_sees_args_and_env_and_names_itself_in_stacks(worker: WorkerProcess,
-                                                               worktree: Path) -> None:
+def test_run_file_sees_args_and_env_and_names_itself_in_stacks(
+    worker: WorkerProcess, worktree: Path
+) -> None:
     (worktree / "src").mkdir()
     (worktree / "src" / "main.js").write_text(
         "console.log(JSON.stringify(__ARGS__), __ENV__.MODE);\n"
         "function fail() { throw new Error('from file') }\n"
         "if (__ARGS__.fail) fail();\n"
-        "__ARGS__.big + 1\n")
+        "__ARGS__.big + 1\n"
+    )
     frames = worker.run_file("src/main.js", args={"big": 2**40}, env={"MODE": "test"})
     console = frames[0]
     assert isinstance(console, Console)
@@ -272,8 +279,10 @@ def test_run_file_path_rules(worker: WorkerProcess, worktree: Path, tmp_path: Pa
     assert error_of(worker.run_file("escape.js")).code == "INVALID_PATH"
     assert error_of(worker.run_file(str(outside))).code == "INVALID_PATH"
     missing = error_of(worker.run_file("missing.js"))
-    assert (missing.code, missing.message) == ("FILE_NOT_FOUND",
-                                               "'missing.js' does not exist in the worktree")
+    assert (missing.code, missing.message) == (
+        "FILE_NOT_FOUND",
+        "'missing.js' does not exist in the worktree",
+    )
 
 
 def test_strict_runtime_makes_scripts_strict(worker: WorkerProcess, worktree: Path) -> None:
@@ -291,7 +300,8 @@ def test_mjs_module_imports_a_sibling(worker: WorkerProcess, worktree: Path) -> 
         "import { answer } from './lib/math.mjs';\n"
         "import { twice } from './lib/util';\n"  # resolved with the extensions
         "const { answer: again } = await import('./lib/math.mjs');\n"
-        "console.log(answer, twice(answer), again === answer, import.meta.url);\n")
+        "console.log(answer, twice(answer), again === answer, import.meta.url);\n"
+    )
     frames = worker.run_file("main.mjs")
     console = frames[0]
     assert isinstance(console, Console)
@@ -300,22 +310,26 @@ def test_mjs_module_imports_a_sibling(worker: WorkerProcess, worktree: Path) -> 
     assert value_of(frames).value_type == "undefined"
 
 
-def test_an_import_out_of_the_worktree_fails_clearly(worker: WorkerProcess, worktree: Path,
-                                                     tmp_path: Path) -> None:
+def test_an_import_out_of_the_worktree_fails_clearly(
+    worker: WorkerProcess, worktree: Path, tmp_path: Path
+) -> None:
     (tmp_path / "outside.mjs").write_text("export const secret = 1;\n")
     (worktree / "up.mjs").write_text("import '../outside.mjs';\n")
     exception = exception_of(worker.run_file("up.mjs"))
-    assert exception.message == ("ReferenceError: Cannot import '../outside.mjs': "
-                                 "path leaves the worktree")
+    assert exception.message == (
+        "ReferenceError: Cannot import '../outside.mjs': path leaves the worktree"
+    )
     (worktree / "link.mjs").symlink_to(tmp_path / "outside.mjs")
     (worktree / "via_link.mjs").write_text("import './link.mjs';\n")
     exception = exception_of(worker.run_file("via_link.mjs"))
-    assert exception.message == ("ReferenceError: Cannot import './link.mjs': "
-                                 "path leaves the worktree through a symlink")
+    assert exception.message == (
+        "ReferenceError: Cannot import './link.mjs': path leaves the worktree through a symlink"
+    )
 
 
-def test_a_rejected_or_unsettled_module_is_a_js_error(worker: WorkerProcess, worktree: Path
-                                                      ) -> None:
+def test_a_rejected_or_unsettled_module_is_a_js_error(
+    worker: WorkerProcess, worktree: Path
+) -> None:
     (worktree / "reject.mjs").write_text("await null;\nthrow new RangeError('late');\n")
     assert exception_of(worker.run_file("reject.mjs")).message == "RangeError: late"
     (worktree / "stuck.mjs").write_text("await new Promise(() => {});\n")
@@ -332,8 +346,9 @@ def test_esm_runtime_runs_js_files_as_modules(worker: WorkerProcess, worktree: P
 # -- startup ----------------------------------------------------------------------------
 
 
-def test_startup_runs_libraries_once_then_files(worker: WorkerProcess, worktree: Path,
-                                                tmp_path: Path) -> None:
+def test_startup_runs_libraries_once_then_files(
+    worker: WorkerProcess, worktree: Path, tmp_path: Path
+) -> None:
     library = tmp_path / "counter.js"
     library.write_text("globalThis.loads = (globalThis.loads || 0) + 1;\n")
     (worktree / "init.js").write_text("globalThis.ready = loads * 10;\n")
@@ -342,8 +357,9 @@ def test_startup_runs_libraries_once_then_files(worker: WorkerProcess, worktree:
     assert value_of(worker.repl("[loads, ready].join()")).preview == "1,10"
 
 
-def test_startup_failure_names_the_file(worker: WorkerProcess, worktree: Path,
-                                        tmp_path: Path) -> None:
+def test_startup_failure_names_the_file(
+    worker: WorkerProcess, worktree: Path, tmp_path: Path
+) -> None:
     (worktree / "bad.js").write_text("throw new Error('nope');\n")
     error = error_of(worker.startup(files=("bad.js",)))
     assert error.code == "STARTUP_FAILED"
@@ -357,16 +373,17 @@ def test_startup_failure_names_the_file(worker: WorkerProcess, worktree: Path,
 # -- host modules -----------------------------------------------------------------------
 
 
-def test_fs_module_reads_inside_the_worktree_only(worker: WorkerProcess, worktree: Path
-                                                  ) -> None:
+def test_fs_module_reads_inside_the_worktree_only(worker: WorkerProcess, worktree: Path) -> None:
     (worktree / "data").mkdir()
     (worktree / "data" / "b.txt").write_text("bee")
     (worktree / "data" / "a.txt").write_text("ay")
     exception = exception_of(worker.repl("require('fs')"))
     assert exception.message == "Error: Cannot find module 'fs'"
-    code = ("const fs = require('fs');\n"
-            "[fs.readFileSync('data/a.txt', 'utf8'), fs.existsSync('data/b.txt'),\n"
-            " fs.existsSync('nope'), fs.readdirSync('data').join()].join('|')")
+    code = (
+        "const fs = require('fs');\n"
+        "[fs.readFileSync('data/a.txt', 'utf8'), fs.existsSync('data/b.txt'),\n"
+        " fs.existsSync('nope'), fs.readdirSync('data').join()].join('|')"
+    )
     assert value_of(worker.repl(code, modules=("fs",))).preview == "ay|true|false|a.txt,b.txt"
     exception = exception_of(worker.repl("require('fs').readFileSync('../x')", modules=("fs",)))
     assert exception.message == "Error: EACCES: path leaves the worktree, open '../x'"

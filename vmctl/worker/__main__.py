@@ -52,8 +52,12 @@ def main() -> int:
     inbox = Inbox()
     try:
         writer.write(session.hello())
-        reader = threading.Thread(target=read_requests, args=(sys.stdin.buffer, writer, inbox),
-                                  name="vmctl-stdin", daemon=True)
+        reader = threading.Thread(
+            target=read_requests,
+            args=(sys.stdin.buffer, writer, inbox),
+            name="vmctl-stdin",
+            daemon=True,
+        )
         reader.start()
         while (job := inbox.take()) is not None:
             session.handle(job, inbox)

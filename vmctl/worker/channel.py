@@ -56,7 +56,7 @@ class FrameWriter:
         view = memoryview(_fit(frame))
         with self._lock:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(self._fd, view) :]
 
 
 def _fit(frame: Frame) -> bytes:

@@ -172,19 +172,25 @@ class _CApi:
     def __init__(self, path: str) -> None:
         runs_js, no_js = ctypes.CDLL(path), ctypes.PyDLL(path)
         size_p, value_p, char_p = (
-            ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(JSValue), ctypes.c_char_p)
-        self.Eval = _bind(runs_js, "JS_Eval", JSValue, _vp, char_p, ctypes.c_size_t, char_p,
-                          ctypes.c_int)
+            ctypes.POINTER(ctypes.c_size_t),
+            ctypes.POINTER(JSValue),
+            ctypes.c_char_p,
+        )
+        self.Eval = _bind(
+            runs_js, "JS_Eval", JSValue, _vp, char_p, ctypes.c_size_t, char_p, ctypes.c_int
+        )
         self.EvalFunction = _bind(runs_js, "JS_EvalFunction", JSValue, _vp, JSValue)
-        self.Call = _bind(runs_js, "JS_Call", JSValue, _vp, JSValue, JSValue, ctypes.c_int,
-                          value_p)
-        self.ExecutePendingJob = _bind(runs_js, "JS_ExecutePendingJob", ctypes.c_int, _vp,
-                                       ctypes.POINTER(_vp))
-        self.ToCStringLen2 = _bind(runs_js, "JS_ToCStringLen2", _vp, _vp, size_p, JSValue,
-                                   ctypes.c_bool)
+        self.Call = _bind(runs_js, "JS_Call", JSValue, _vp, JSValue, JSValue, ctypes.c_int, value_p)
+        self.ExecutePendingJob = _bind(
+            runs_js, "JS_ExecutePendingJob", ctypes.c_int, _vp, ctypes.POINTER(_vp)
+        )
+        self.ToCStringLen2 = _bind(
+            runs_js, "JS_ToCStringLen2", _vp, _vp, size_p, JSValue, ctypes.c_bool
+        )
         self.GetPropertyStr = _bind(runs_js, "JS_GetPropertyStr", JSValue, _vp, JSValue, char_p)
-        self.SetPropertyStr = _bind(runs_js, "JS_SetPropertyStr", ctypes.c_int, _vp, JSValue,
-                                    char_p, JSValue)
+        self.SetPropertyStr = _bind(
+            runs_js, "JS_SetPropertyStr", ctypes.c_int, _vp, JSValue, char_p, JSValue
+        )
         # Variadic, so no argtypes: every argument is wrapped in its ctypes type at the call.
         self.ThrowReferenceError = runs_js["JS_ThrowReferenceError"]
         self.ThrowReferenceError.restype = JSValue
@@ -193,24 +199,32 @@ class _CApi:
         self.GetGCThreshold = _bind(no_js, "JS_GetGCThreshold", ctypes.c_size_t, _vp)
         self.SetGCThreshold = _bind(no_js, "JS_SetGCThreshold", None, _vp, ctypes.c_size_t)
         self.UpdateStackTop = _bind(no_js, "JS_UpdateStackTop", None, _vp)
-        self.SetInterruptHandler = _bind(no_js, "JS_SetInterruptHandler", None, _vp,
-                                         _INTERRUPT, _vp)
-        self.SetModuleLoaderFunc = _bind(no_js, "JS_SetModuleLoaderFunc", None, _vp,
-                                         _NORMALIZE, _LOAD, _vp)
+        self.SetInterruptHandler = _bind(
+            no_js, "JS_SetInterruptHandler", None, _vp, _INTERRUPT, _vp
+        )
+        self.SetModuleLoaderFunc = _bind(
+            no_js, "JS_SetModuleLoaderFunc", None, _vp, _NORMALIZE, _LOAD, _vp
+        )
         self.FreeValue = _bind(no_js, "JS_FreeValue", None, _vp, JSValue)
         self.FreeCString = _bind(no_js, "JS_FreeCString", None, _vp, _vp)
         self.GetException = _bind(no_js, "JS_GetException", JSValue, _vp)
         self.IsError = _bind(no_js, "JS_IsError", ctypes.c_bool, JSValue)
         self.PromiseState = _bind(no_js, "JS_PromiseState", ctypes.c_int, _vp, JSValue)
         self.PromiseResult = _bind(no_js, "JS_PromiseResult", JSValue, _vp, JSValue)
-        self.ParseJSON = _bind(no_js, "JS_ParseJSON", JSValue, _vp, char_p, ctypes.c_size_t,
-                               char_p)
+        self.ParseJSON = _bind(no_js, "JS_ParseJSON", JSValue, _vp, char_p, ctypes.c_size_t, char_p)
         self.GetGlobalObject = _bind(no_js, "JS_GetGlobalObject", JSValue, _vp)
         self.GetImportMeta = _bind(no_js, "JS_GetImportMeta", JSValue, _vp, _vp)
-        self.NewStringLen = _bind(no_js, "JS_NewStringLen", JSValue, _vp, char_p,
-                                  ctypes.c_size_t)
-        self.DefinePropertyValueStr = _bind(no_js, "JS_DefinePropertyValueStr", ctypes.c_int,
-                                            _vp, JSValue, char_p, JSValue, ctypes.c_int)
+        self.NewStringLen = _bind(no_js, "JS_NewStringLen", JSValue, _vp, char_p, ctypes.c_size_t)
+        self.DefinePropertyValueStr = _bind(
+            no_js,
+            "JS_DefinePropertyValueStr",
+            ctypes.c_int,
+            _vp,
+            JSValue,
+            char_p,
+            JSValue,
+            ctypes.c_int,
+        )
         self.strdup = _bind(no_js, "js_strdup", _vp, _vp, char_p)
 
 
@@ -259,8 +273,10 @@ class _HeapWatch:
         context.set_memory_limit(0x7654_3210)  # a value no counter holds by chance
         try:
             usage = context.memory()
-            if (self._size.value, self._limit.value) != (usage["malloc_size"],
-                                                         usage["malloc_limit"]):
+            if (self._size.value, self._limit.value) != (
+                usage["malloc_size"],
+                usage["malloc_limit"],
+            ):
                 raise AttachRefused("the runtime's memory counters are not where expected")
         finally:
             context.set_memory_limit(before)
@@ -398,8 +414,9 @@ class Engine:
         if len(self._inspector) == 3 and self._inspector[2].tag != _TAG_OBJECT:
             self._inspector.pop()  # the prelude has no settle function: adopt nothing
 
-    def eval_script(self, source: str, filename: str, *, strict: bool = False,
-                    completion: Completion = "value") -> str:
+    def eval_script(
+        self, source: str, filename: str, *, strict: bool = False, completion: Completion = "value"
+    ) -> str:
         """Evaluate a global script; its value (see :data:`Completion`), described.
 
         Pending jobs run to the end, under the budget, before the value is described.
@@ -433,8 +450,9 @@ class Engine:
         value = self._checked(self._api.ParseJSON(self._ctx, data, len(data), b"<json>"))
         global_obj = self._api.GetGlobalObject(self._ctx)
         try:  # SetPropertyStr consumes value; a user-defined setter may run
-            status = self._run(self._api.SetPropertyStr, self._ctx, global_obj, name.encode(),
-                               value)
+            status = self._run(
+                self._api.SetPropertyStr, self._ctx, global_obj, name.encode(), value
+            )
         finally:
             self._free(global_obj)
         if status < 0:
@@ -470,8 +488,9 @@ class Engine:
 
     def _eval(self, source: str, filename: str, flags: int) -> JSValue:
         data = source.encode("utf-8", "surrogatepass")
-        return self._checked(self._run(self._api.Eval, self._ctx, data, len(data),
-                                       filename.encode(), flags))
+        return self._checked(
+            self._run(self._api.Eval, self._ctx, data, len(data), filename.encode(), flags)
+        )
 
     def _free(self, value: JSValue) -> None:
         self._api.FreeValue(self._ctx, value)
@@ -574,8 +593,9 @@ class Engine:
     def _take_property(self, value: JSValue, name: str) -> JSValue:
         """``value[name]`` (``value`` is consumed)."""
         try:
-            return self._checked(self._run(self._api.GetPropertyStr, self._ctx, value,
-                                           name.encode()))
+            return self._checked(
+                self._run(self._api.GetPropertyStr, self._ctx, value, name.encode())
+            )
         finally:
             self._free(value)
 
@@ -589,8 +609,9 @@ class Engine:
             self._throw_reference_error(ctx, str(exc))
             return None
         data = source.encode("utf-8", "surrogatepass")
-        compiled: JSValue = self._run(self._api.Eval, ctx, data, len(data), name.encode(),
-                                      _EVAL_MODULE | _EVAL_COMPILE_ONLY)
+        compiled: JSValue = self._run(
+            self._api.Eval, ctx, data, len(data), name.encode(), _EVAL_MODULE | _EVAL_COMPILE_ONLY
+        )
         if compiled.tag == _TAG_EXCEPTION:
             return None
         meta = self._api.GetImportMeta(ctx, compiled.u)  # the union holds the JSModuleDef *
@@ -602,11 +623,16 @@ class Engine:
         return compiled
 
     def _throw_reference_error(self, ctx: int | None, message: str) -> None:
-        self._run(self._api.ThrowReferenceError, _vp(ctx), ctypes.c_char_p(b"%s"),
-                  ctypes.c_char_p(message.encode()))
+        self._run(
+            self._api.ThrowReferenceError,
+            _vp(ctx),
+            ctypes.c_char_p(b"%s"),
+            ctypes.c_char_p(message.encode()),
+        )
 
-    def _normalize(self, ctx: int | None, base: bytes | None, name: bytes | None,
-                   opaque: int | None) -> int | None:
+    def _normalize(
+        self, ctx: int | None, base: bytes | None, name: bytes | None, opaque: int | None
+    ) -> int | None:
         """JSModuleNormalizeFunc: a js_malloc'd canonical name, or NULL with an error thrown."""
         try:
             canonical = self._resolver.resolve(_decode(base), _decode(name))

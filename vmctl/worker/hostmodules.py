@@ -59,8 +59,13 @@ REQUIRE_SOURCE = r"""
 })();
 """
 
-_TEXT_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "latin1": "latin-1",
-                   "binary": "latin-1", "ascii": "ascii"}
+_TEXT_ENCODINGS = {
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "latin1": "latin-1",
+    "binary": "latin-1",
+    "ascii": "ascii",
+}
 
 
 class _HostError(Exception):
@@ -103,8 +108,9 @@ class HostModules:
         encoding = options.get("encoding") if isinstance(options, dict) else options
         try:
             if os.path.getsize(real) > MAX_READ_BYTES:
-                raise _HostError("EFBIG", f"EFBIG: file too large (over {MAX_READ_BYTES} bytes)"
-                                 f", open '{path}'")
+                raise _HostError(
+                    "EFBIG", f"EFBIG: file too large (over {MAX_READ_BYTES} bytes), open '{path}'"
+                )
             with open(real, "rb") as file:
                 data = file.read()
         except OSError as exc:
@@ -126,13 +132,13 @@ class HostModules:
 
     def _path(self, path: object, syscall: str) -> str:
         if not isinstance(path, str):
-            raise _HostError("ERR_INVALID_ARG_TYPE",
-                             'The "path" argument must be of type string')
+            raise _HostError("ERR_INVALID_ARG_TYPE", 'The "path" argument must be of type string')
         try:
             return self._worktree.real_path(path)
         except PathRefused as exc:
-            raise _HostError("EACCES", f"EACCES: path leaves the worktree, {syscall} '{path}'"
-                             ) from exc
+            raise _HostError(
+                "EACCES", f"EACCES: path leaves the worktree, {syscall} '{path}'"
+            ) from exc
 
 
 def _decode(data: bytes, encoding: object) -> str:

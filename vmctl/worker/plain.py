@@ -85,11 +85,11 @@ class PlainEngine:
     def use_inspector(self, describe: str, exception: str, settle: str | None = None) -> None:
         make_step = self._context.eval(_HELPER)
         adopt = self._context.eval(settle) if settle is not None else None
-        self._step = make_step(self._context.eval(describe), self._context.eval(exception),
-                               adopt)
+        self._step = make_step(self._context.eval(describe), self._context.eval(exception), adopt)
 
-    def eval_script(self, source: str, filename: str, *, strict: bool = False,
-                    completion: Completion = "value") -> str:
+    def eval_script(
+        self, source: str, filename: str, *, strict: bool = False, completion: Completion = "value"
+    ) -> str:
         if strict:  # on the first line, so line numbers stay those of the file
             source = '"use strict";' + source
         tagged = self._binding(self._step, source, completion)
@@ -99,8 +99,9 @@ class PlainEngine:
         return _untag(tagged)
 
     def eval_module(self, name: str) -> str:
-        raise Unsupported(f"ES modules need the engine attach, which failed: "
-                          f"{self.degraded_reason}")
+        raise Unsupported(
+            f"ES modules need the engine attach, which failed: {self.degraded_reason}"
+        )
 
     def set_global_json(self, name: str, text: str) -> None:
         self._context.set(name, self._context.parse_json(text))

@@ -133,10 +133,15 @@ class Session:
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
 
     def hello(self) -> Hello:
-        return Hello(protocol=PROTOCOL_VERSION, pid=os.getpid(), engine="quickjs",
-                     engine_version=ENGINE_VERSION, operations=OPERATIONS,
-                     soft_interrupt=self._engine.soft_interrupt,
-                     degraded_reason=self._engine.degraded_reason)
+        return Hello(
+            protocol=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            engine="quickjs",
+            engine_version=ENGINE_VERSION,
+            operations=OPERATIONS,
+            soft_interrupt=self._engine.soft_interrupt,
+            degraded_reason=self._engine.degraded_reason,
+        )
 
     def close(self) -> None:
         self._engine.close()
@@ -183,8 +188,10 @@ class Session:
         snippet = repl.compile_snippet(job.code)
         # A snippet whose value is a promise reports what it settles to (see repl.py).
         described = self._engine.eval_script(
-            snippet.source, f"<repl:{self._repl_count}>",
-            completion="promise" if snippet.is_async else "adopt")
+            snippet.source,
+            f"<repl:{self._repl_count}>",
+            completion="promise" if snippet.is_async else "adopt",
+        )
         self._send_value(described)
 
     def _run_file(self, job: RunFile) -> None:
@@ -194,8 +201,9 @@ class Session:
         if name.endswith(".mjs") or job.runtime.esm:
             described = self._engine.eval_module(name)
         else:
-            described = self._engine.eval_script(self._worktree.read_text(name), name,
-                                                 strict=job.runtime.strict)
+            described = self._engine.eval_script(
+                self._worktree.read_text(name), name, strict=job.runtime.strict
+            )
         self._send_value(described)
 
     def _run_startup(self, job: RunStartup) -> None:
@@ -204,16 +212,18 @@ class Session:
                 self._startup_step(f"library {path}", partial(self._eval_library, path))
                 self._libraries.add(path)
         for path in job.files:
-            self._startup_step(f"startup file {path}",
-                               partial(self._eval_startup, path, job.runtime.strict))
+            self._startup_step(
+                f"startup file {path}", partial(self._eval_startup, path, job.runtime.strict)
+            )
 
     def _eval_library(self, path: str) -> None:
         try:
             with open(path, encoding="utf-8", errors="replace") as file:
                 source = file.read()
         except OSError as exc:
-            raise StartupFailed("STARTUP_FAILED", f"library {path} cannot be read: "
-                                f"{exc.strerror}") from exc
+            raise StartupFailed(
+                "STARTUP_FAILED", f"library {path} cannot be read: {exc.strerror}"
+            ) from exc
         self._engine.eval_script(source, path)
 
     def _eval_startup(self, path: str, strict: bool) -> None:
@@ -231,15 +241,22 @@ class Session:
             failure = _failure(exc, self._request_id or 0, self._mem_mb)
             for event in failure.events:
                 self._writer.write(event)
-            raise StartupFailed("STARTUP_FAILED", f"{what} failed: {failure.message}",
-                                failure.limit) from exc
+            raise StartupFailed(
+                "STARTUP_FAILED", f"{what} failed: {failure.message}", failure.limit
+            ) from exc
 
     # -- frames --
 
     def _send_value(self, described: str) -> None:
         value = _decode_payload(described, _Described)
-        self._writer.write(Value(id=self._request_id or 0, value_type=value.type,
-                                 preview=value.preview, json=value.json))
+        self._writer.write(
+            Value(
+                id=self._request_id or 0,
+                value_type=value.type,
+                preview=value.preview,
+                json=value.json,
+            )
+        )
 
     def _console(self, level: object, text: object) -> None:
         """``__vmctl_host_console``: one Console frame per call, written at once."""
@@ -248,8 +265,13 @@ class Session:
                 print(f"console.{level} outside a request: {text}", file=sys.stderr)
                 return
             level_name = level if isinstance(level, str) and level in _LEVELS else "log"
-            self._writer.write(Console(id=self._request_id, level=level_name,  # type: ignore[arg-type]
-                                       text=str(text)))
+            self._writer.write(
+                Console(
+                    id=self._request_id,
+                    level=level_name,  # type: ignore[arg-type]
+                    text=str(text),
+                )
+            )
         except Exception:  # a callable must not raise into the binding
             traceback.print_exc(file=sys.stderr)
             self._engine.budget.cancel()  # the frame pipe is gone: stop the script
@@ -270,8 +292,13 @@ class Session:
             failure = _Failure("INTERNAL", f"internal error in the worker: {exc!r}")
         for event in failure.events:
             self._writer.write(event)
-        return Error(id=job.id, code=failure.code, message=failure.message,
-                     cpu_ms=budget.cpu_used_ms(), limit=failure.limit)
+        return Error(
+            id=job.id,
+            code=failure.code,
+            message=failure.message,
+            cpu_ms=budget.cpu_used_ms(),
+            limit=failure.limit,
+        )
 
 
 class _Failure(NamedTuple):
@@ -287,8 +314,9 @@ def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
     """The one mapping from engine errors to error codes."""
     if isinstance(exc, JsThrown):
         thrown = _decode_payload(exc.payload, _Thrown)
-        event = JsException(id=request_id, message=thrown.message, name=thrown.name,
-                            stack=thrown.stack)
+        event = JsException(
+            id=request_id, message=thrown.message, name=thrown.name, stack=thrown.stack
+        )
         return _Failure("JS_ERROR", thrown.message, events=(event,))
     if isinstance(exc, Interrupted):
         budget = exc.budget
@@ -298,8 +326,9 @@ def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
         value = budget.wall_ms if limit == "wall_ms" else budget.cpu_ms
         return _Failure("TIMEOUT", f"Execution exceeded {limit} limit of {value:g} ms", limit)
     if isinstance(exc, OutOfMemory):
-        return _Failure("MEMORY_LIMIT", f"Execution exceeded mem_mb limit of {mem_mb} MiB",
-                        "mem_mb")
+        return _Failure(
+            "MEMORY_LIMIT", f"Execution exceeded mem_mb limit of {mem_mb} MiB", "mem_mb"
+        )
     if isinstance(exc, NeverSettled):
         message = "Error: Promise never settled: nothing is left that could resolve it"
         event = JsException(id=request_id, message=message, name="Error")

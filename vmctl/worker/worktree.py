@@ -40,8 +40,9 @@ class Worktree:
     def locate(self, path: str) -> str:
         """The name of the existing file at worktree-relative ``path``."""
         if os.path.isabs(path):
-            raise PathRefused("INVALID_PATH", f"'{path}' is absolute; paths are relative to "
-                              "the worktree")
+            raise PathRefused(
+                "INVALID_PATH", f"'{path}' is absolute; paths are relative to the worktree"
+            )
         joined = os.path.normpath(os.path.join(self.root, path))
         if not self._contains(joined):
             raise PathRefused("INVALID_PATH", f"'{path}' leaves the worktree")
@@ -74,8 +75,9 @@ class Worktree:
             if os.path.isfile(candidate):
                 real = os.path.realpath(candidate)
                 if not self._contains(real):
-                    raise ImportRefused(f"Cannot import '{specifier}': path leaves the worktree "
-                                        "through a symlink")
+                    raise ImportRefused(
+                        f"Cannot import '{specifier}': path leaves the worktree through a symlink"
+                    )
                 return self._name(real)
         raise ImportRefused(f"Cannot find module '{specifier}' imported from {base}")
 
