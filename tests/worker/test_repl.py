@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import quickjs
 
-from vmctl.worker.repl import Snippet, compile_snippet
+from vmctl.worker.repl import Snippet, compile_script, compile_snippet
 
 from .preview_cases import SESSIONS, SessionCase
 
@@ -153,6 +153,24 @@ def test_the_wrapper_keeps_every_line_where_the_user_wrote_it() -> None:
     source = compile_snippet(code).source
     for number, line in enumerate(code.splitlines()):
         assert line.split(" = ")[-1] in source.splitlines()[number]
+
+
+@pytest.mark.parametrize(
+    ("code", "source"),
+    [
+        (
+            "const a = 1;\nlet b;\nclass C {}\n",
+            "var   a = 1;\nvar b = void 0;\nvar C = class C {};\n",
+        ),
+        ("#!/usr/bin/env node\nlet x = 1", "#!/usr/bin/env node\nvar x = 1"),
+        ("'use strict';\nconst s = 1", "'use strict';\nvar   s = 1"),
+        ("{a: 1}", "{a: 1}"),  # a block with a label, as in any script
+        ("let x = 1; await x", "var x = 1; await x"),  # left for the engine to refuse
+        ("foo(", "foo("),
+    ],
+)
+def test_script_files_declare_like_snippets_and_stay_scripts(code: str, source: str) -> None:
+    assert compile_script(code) == source
 
 
 # -- what the source does -----------------------------------------------------------------

@@ -271,6 +271,44 @@ def test_run_file_sees_args_and_env_and_names_itself_in_stacks(
     assert "at fail (src/main.js:2:" in (exception.stack or "")
 
 
+def test_a_script_file_declares_globals_that_can_be_declared_again(
+    worker: WorkerProcess, worktree: Path
+) -> None:
+    (worktree / "main.js").write_text(
+        "const answer = 40 + __ARGS__.n;\n"
+        "let runs = (globalThis.runs || 0) + 1;\n"
+        "class Box { constructor(v) { this.v = v } }\n"
+        "answer\n"
+    )
+    for _ in range(2):  # a second run redeclares them all
+        assert value_of(worker.run_file("main.js", args={"n": 2})).preview == "42"
+    assert value_of(worker.repl("[answer, runs, new Box(3).v]")).preview == "[ 42, 2, 3 ]"
+    assert value_of(worker.repl("const answer = 'mine'; answer")).preview == "mine"
+    (worktree / "module.mjs").write_text("const hidden = 1;\n")
+    assert kinds(worker.run_file("module.mjs")) == ["Value", "Ok"]
+    assert value_of(worker.repl("typeof hidden")).preview == "undefined"
+
+
+def test_a_script_file_keeps_its_lines_and_columns_in_stacks(
+    worker: WorkerProcess, worktree: Path
+) -> None:
+    (worktree / "lib").mkdir()
+    (worktree / "lib" / "tools.js").write_text(
+        "// tools\n"
+        "const base = 2;\n"
+        "class Thrower {\n"
+        "  boom() { throw new Error('from ' + base) }\n"
+        "}\n"
+        "let made = new Thrower();\n"
+        "made.boom();\n"
+    )
+    exception = exception_of(worker.run_file("lib/tools.js"))
+    # Where QuickJS puts these frames in the file as written, before the rewrite.
+    assert exception.stack == (
+        "Error: from 2\n    at boom (lib/tools.js:4:38)\n    at <eval> (lib/tools.js:7:6)"
+    )
+
+
 def test_run_file_path_rules(worker: WorkerProcess, worktree: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside.js"
     outside.write_text("'secret'")
@@ -355,6 +393,20 @@ def test_startup_runs_libraries_once_then_files(
     for _ in range(2):
         assert kinds(worker.startup(libraries=(str(library),), files=("init.js",))) == ["Ok"]
     assert value_of(worker.repl("[loads, ready].join()")).preview == "1,10"
+
+
+def test_libraries_and_startup_files_declare_like_the_repl(
+    worker: WorkerProcess, worktree: Path, tmp_path: Path
+) -> None:
+    library = tmp_path / "helpers.js"
+    library.write_text("const LIB = 'v1';\nclass Helper { static twice(n) { return n * 2 } }\n")
+    (worktree / "init.js").write_text("let config = { mode: 'dev' };\n")
+    for _ in range(2):  # the startup file runs again, the library does not
+        assert kinds(worker.startup(libraries=(str(library),), files=("init.js",))) == ["Ok"]
+    code = "[LIB, Helper.twice(2), config.mode].join()"
+    assert value_of(worker.repl(code)).preview == "v1,4,dev"
+    code = "const LIB = 'mine'; let config = 1; class Helper {}; LIB + config"
+    assert value_of(worker.repl(code)).preview == "mine1"
 
 
 def test_startup_failure_names_the_file(

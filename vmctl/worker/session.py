@@ -4,6 +4,17 @@
 exactly one terminal frame. Engine errors become coded :class:`Error` frames in
 :func:`_failure` (the one place that maps them); any other exception becomes ``INTERNAL``
 with its traceback on stderr. Global state persists across requests: one context per worker.
+
+A REPL snippet goes through :func:`repl.compile_snippet`. Every other script (a library, a
+startup file, a file run that is not a module) goes through :func:`repl.compile_script` and
+is evaluated in the global scope with the same declarations: its top-level ``let``,
+``const`` and ``class`` become globals that later requests see and may declare again. So a
+file can be run twice in one session, a snippet may declare a name a library declared, and
+what a file defines is there for the snippets after it, as with ``.load`` in Node's REPL.
+Node would run a ``.js`` file as a CommonJS module with file-local declarations; here that is
+what a module is for: a ``.mjs`` file (or any file with ``runtime.esm``) keeps its top-level
+declarations to itself. Libraries are evaluated once per worker start, never strict (they
+are third-party code); startup files and file runs are strict with ``runtime.strict``.
 """
 
 from __future__ import annotations
@@ -201,9 +212,7 @@ class Session:
         if name.endswith(".mjs") or job.runtime.esm:
             described = self._engine.eval_module(name)
         else:
-            described = self._engine.eval_script(
-                self._worktree.read_text(name), name, strict=job.runtime.strict
-            )
+            described = self._eval_file(name, job.runtime.strict)
         self._send_value(described)
 
     def _run_startup(self, job: RunStartup) -> None:
@@ -224,11 +233,15 @@ class Session:
             raise StartupFailed(
                 "STARTUP_FAILED", f"library {path} cannot be read: {exc.strerror}"
             ) from exc
-        self._engine.eval_script(source, path)
+        self._engine.eval_script(repl.compile_script(source), path)
 
     def _eval_startup(self, path: str, strict: bool) -> None:
-        name = self._worktree.locate(path)
-        self._engine.eval_script(self._worktree.read_text(name), name, strict=strict)
+        self._eval_file(self._worktree.locate(path), strict)
+
+    def _eval_file(self, name: str, strict: bool) -> str:
+        """Evaluate the worktree's script ``name`` in the global scope; its value, described."""
+        source = repl.compile_script(self._worktree.read_text(name))
+        return self._engine.eval_script(source, name, strict=strict)
 
     def _startup_step(self, what: str, step: Callable[[], None]) -> None:
         """Run one library or startup file; a failure names it (any JsException goes first)."""
