@@ -157,6 +157,25 @@ def test_a_throw_becomes_the_exception_payload_and_js_error(worker: WorkerProces
     assert error_of(frames).message == "TypeError: bad thing"
 
 
+def test_strict_runtime_makes_snippets_strict_and_they_still_declare_globals(
+    worker: WorkerProcess,
+) -> None:
+    def strict(code: str) -> list[Reply]:
+        return worker.repl(code, strict=True)
+
+    for code in ("undeclared = 1", "await null; undeclared = 1"):
+        exception = exception_of(strict(code))
+        assert exception.message == "ReferenceError: undeclared is not defined"
+    assert exception_of(strict("with ({}) {}")).name == "SyntaxError"
+    declarations = "let a = 1; const b = 2; class C {}; function f() { return this }"
+    assert kinds(strict(declarations)) == ["Value", "Ok"]
+    assert kinds(strict("const t = await 3")) == ["Value", "Ok"]
+    values = value_of(strict("[a, b, typeof C, f(), t]"))
+    assert values.preview == "[ 1, 2, 'function', undefined, 3 ]"  # f's this: strict
+    assert value_of(strict("let a = 'again'; a")).preview == "again"
+    assert value_of(worker.repl("undeclared = 1")).preview == "1"  # the next one is sloppy
+
+
 def test_stack_overflow_is_a_range_error(worker: WorkerProcess) -> None:
     exception = exception_of(worker.repl("function down() { return down() + 1 }\ndown()"))
     assert exception.message.startswith("RangeError")

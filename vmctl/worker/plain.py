@@ -5,7 +5,9 @@ Same interface as :class:`~vmctl.worker.engine.Engine`, fewer powers: no soft in
 for the script to end), no ES modules, and every script is named ``<input>``. Scripts run
 through a small JavaScript helper that evaluates them with indirect ``eval`` (global scope)
 and returns the inspector's JSON text tagged ``v`` (value), ``e`` (thrown) or ``p``
-(a promise still pending, kept for :meth:`PlainEngine._settle`).
+(a promise still pending, kept for :meth:`PlainEngine._settle`). A strict script
+(``runtime.strict``) is a strict indirect eval, which keeps its top-level declarations to
+itself: they are not the globals they are with the attached engine.
 """
 
 from __future__ import annotations

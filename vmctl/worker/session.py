@@ -14,7 +14,8 @@ what a file defines is there for the snippets after it, as with ``.load`` in Nod
 Node would run a ``.js`` file as a CommonJS module with file-local declarations; here that is
 what a module is for: a ``.mjs`` file (or any file with ``runtime.esm``) keeps its top-level
 declarations to itself. Libraries are evaluated once per worker start, never strict (they
-are third-party code); startup files and file runs are strict with ``runtime.strict``.
+are third-party code); snippets, startup files and file runs are strict with
+``runtime.strict`` (the rewrite's ``var`` declarations stay global in strict code).
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class Session:
         described = self._engine.eval_script(
             snippet.source,
             f"<repl:{self._repl_count}>",
+            strict=job.runtime.strict,
             completion="promise" if snippet.is_async else "adopt",
         )
         self._send_value(described)
