@@ -1,4 +1,5 @@
-"""What the numbers were measured on: cores, CPU, Python, and the versions that matter."""
+"""What the numbers were measured on: cores, load, CPU, Python, the versions that matter,
+and which vmctl (the git commit, and whether vmctl/ had uncommitted changes)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import importlib.metadata
 import os
 import platform
 import sqlite3
+import subprocess
+from pathlib import Path
 
 import msgspec
 
 # The distributions whose speed the scenarios measure.
 PACKAGES = ("quickjs-ng", "uvicorn", "uvloop", "httptools", "starlette", "msgspec", "httpx")
+REPO = Path(__file__).resolve().parent.parent
+GIT_TIMEOUT = 5.0
 
 
 class Machine(msgspec.Struct, frozen=True):
@@ -26,6 +31,7 @@ class Machine(msgspec.Struct, frozen=True):
     python: str
     sqlite: str
     packages: dict[str, str]
+    vmctl: str  # "3b58a30", "3b58a30 + uncommitted changes in vmctl/", or "unknown"
 
 
 def describe_machine() -> Machine:
@@ -40,6 +46,7 @@ def describe_machine() -> Machine:
         python=f"{platform.python_implementation()} {platform.python_version()}",
         sqlite=sqlite3.sqlite_version,
         packages={name: _version(name) for name in PACKAGES},
+        vmctl=_revision(),
     )
 
 
@@ -49,6 +56,21 @@ def finished(machine: Machine) -> Machine:
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def _revision() -> str:
+    try:
+        commit = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--", "vmctl")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit} + uncommitted changes in vmctl/" if dirty else commit
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=GIT_TIMEOUT, check=True
+    ).stdout.strip()
 
 
 def _version(name: str) -> str:

@@ -47,6 +47,7 @@ def format_machine(machine: Machine) -> str:
             f"machine:  {machine.cores} cores, {machine.cpu}, {machine.platform}",
             f"load:     {machine.load_before} before the run, {machine.load_after} after"
             " (1-minute load average)",
+            f"vmctl:    {machine.vmctl}",
             f"python:   {machine.python}, SQLite {machine.sqlite}",
             f"packages: {packages}",
         ]
