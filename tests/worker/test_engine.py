@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import threading
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import _quickjs
 import pytest
 
 from vmctl.worker import engine as engine_module
@@ -57,6 +59,22 @@ def test_the_engine_attaches_on_this_machine(engine: Engine) -> None:
     assert engine.soft_interrupt is True
     assert engine.degraded_reason is None
     assert preview(engine.eval_script("6 * 7", "<t>")) == "42"
+
+
+def test_the_version_read_from_the_dist_info_is_the_installed_one() -> None:
+    assert importlib.metadata.version("quickjs-ng") == engine_module.ENGINE_VERSION
+
+
+@pytest.mark.parametrize("versions", [(), ("0.17.0.2", "0.17.0.3")])
+def test_a_dist_info_that_is_not_one_gives_an_unknown_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, versions: tuple[str, ...]
+) -> None:
+    for version in versions:
+        dist_info = tmp_path / f"quickjs_ng-{version}.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Name: quickjs-ng\nVersion: {version}\n\n")
+    monkeypatch.setattr(_quickjs, "__file__", str(tmp_path / "_quickjs.so"))
+    assert engine_module._installed_version() == "unknown"
 
 
 def test_a_different_wheel_version_refuses_the_attach(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from vmctl.protocol import (
@@ -22,7 +24,7 @@ from vmctl.protocol import (
     Value,
 )
 
-from .jsworker import LIMITS, WorkerProcess, open_worker
+from .jsworker import LIMITS, TIMEOUT, WorkerProcess, open_worker
 
 
 def kinds(frames: list[Reply]) -> list[str]:
@@ -72,6 +74,19 @@ def test_hello_comes_first_and_reports_the_attached_engine(worktree: Path) -> No
     }
     assert hello.soft_interrupt is True
     assert hello.degraded_reason is None
+
+
+def test_the_worker_entry_leaves_slow_imports_out_of_its_start() -> None:
+    # Each of these costs milliseconds of every worker start (see __main__, engine, repl).
+    slow = ["typing_extensions", "importlib.metadata", "importlib.resources", "tree_sitter"]
+    probe = (
+        "import sys; before = set(sys.modules); import vmctl.worker.__main__; "
+        f"print([m for m in {slow!r} if sys.modules.get(m) and m not in before])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=TIMEOUT, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_stdout_of_the_process_is_stderr_frames_go_elsewhere(worker: WorkerProcess) -> None:

@@ -15,7 +15,9 @@ program with two threads:
 - **The main thread** runs the JavaScript: it takes requests from the inbox one at a time and
   runs each through :class:`~vmctl.worker.session.Session`, which ends every request with
   exactly one terminal frame. QuickJS's interrupt handler runs on this thread and stops the
-  script when the budget's cancel flag is set or its wall or CPU deadline has passed.
+  script when the budget's cancel flag is set or its wall or CPU deadline has passed. Right
+  after the handshake, before its first request, this thread loads what only requests need
+  (``Session.warm_up``), so the supervisor is not kept waiting for it.
 
 When the inbox is closed and drained (requests still waiting are answered ``CANCELLED``),
 the worker exits with status 0. It exits with status 1 if the frame pipe breaks, and with
@@ -29,8 +31,13 @@ import sys
 import threading
 import traceback
 
-from vmctl.worker.channel import FrameWriter, Inbox, read_requests
-from vmctl.worker.session import Session
+# msgspec reads type hints with typing_extensions when it is installed (other parts of vmctl
+# pull it in), and importing it (with inspect) is about 15 ms of every worker start. For the
+# protocol's plain annotations, Python 3.11's typing reads the same hints.
+sys.modules.setdefault("typing_extensions", None)  # type: ignore[arg-type]
+
+from vmctl.worker.channel import FrameWriter, Inbox, read_requests  # noqa: E402
+from vmctl.worker.session import Session  # noqa: E402
 
 
 def _claim_stdout() -> int:
@@ -59,6 +66,7 @@ def main() -> int:
             daemon=True,
         )
         reader.start()
+        session.warm_up()
         while (job := inbox.take()) is not None:
             session.handle(job, inbox)
     except OSError as exc:

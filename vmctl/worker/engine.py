@@ -25,8 +25,8 @@ Every JavaScript call happens on the thread that created the engine; only
 from __future__ import annotations
 
 import ctypes
-import importlib.metadata
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -98,10 +98,27 @@ _PyThreadState_Get.argtypes = ()
 
 
 def _installed_version() -> str:
-    try:
-        return importlib.metadata.version("quickjs-ng")
-    except importlib.metadata.PackageNotFoundError:
+    """The ``Version`` in the dist-info of the quickjs-ng install that ``_quickjs`` came from.
+
+    Read directly: importing importlib.metadata costs about 15 ms of every worker start.
+    Anything but one such dist-info beside the module is ``unknown``, which refuses the attach.
+    """
+    site = os.path.dirname(_quickjs.__file__)
+    found = [
+        n for n in os.listdir(site) if n.startswith("quickjs_ng-") and n.endswith(".dist-info")
+    ]
+    if len(found) != 1:
         return "unknown"
+    try:
+        with open(os.path.join(site, found[0], "METADATA"), encoding="utf-8") as metadata:
+            for line in metadata:
+                if line.startswith("Version:"):
+                    return line.removeprefix("Version:").strip()
+                if not line.strip():
+                    break  # the headers end at the first blank line
+    except OSError:
+        pass
+    return "unknown"
 
 
 ENGINE_VERSION = _installed_version()

@@ -51,13 +51,14 @@ from a block, is exactly what a real grammar gets right.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import tree_sitter
-import tree_sitter_javascript
+if TYPE_CHECKING:
+    import tree_sitter
 
-_PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
+    _Predicate = Callable[[tree_sitter.Node], bool]
 
 # Nodes whose insides are a new function scope: an ``await`` or ``return``
 # there is not at the top level of the snippet.
@@ -75,7 +76,18 @@ _FUNCTION_SCOPES = frozenset(
 _FUNCTION_DECLARATIONS = frozenset({"function_declaration", "generator_function_declaration"})
 _NOT_STATEMENTS = frozenset({"comment", "empty_statement", "hash_bang_line"})
 
-_Predicate = Callable[[tree_sitter.Node], bool]
+
+@functools.cache
+def load_parser() -> tree_sitter.Parser:
+    """The JavaScript parser, made on first use.
+
+    Importing tree-sitter and its grammar takes about 10 ms, which the worker's handshake
+    need not wait for: the worker calls this right after sending it.
+    """
+    import tree_sitter
+    import tree_sitter_javascript
+
+    return tree_sitter.Parser(tree_sitter.Language(tree_sitter_javascript.language()))
 
 
 class Snippet(NamedTuple):
@@ -87,7 +99,7 @@ def compile_snippet(code: str) -> Snippet:
     """Turn one REPL input into a global script with console semantics (see module doc)."""
     code = _as_object_literal(code)
     data = _encode(code)
-    program = _PARSER.parse(data).root_node
+    program = load_parser().parse(data).root_node
     if program.has_error:
         return Snippet(code, False)
     if _contains_top_level(program, _is_await) and not _contains_top_level(program, _is_return):
@@ -98,7 +110,7 @@ def compile_snippet(code: str) -> Snippet:
 def compile_script(code: str) -> str:
     """A script file's source with the REPL's top-level declarations (see module doc)."""
     data = _encode(code)
-    program = _PARSER.parse(data).root_node
+    program = load_parser().parse(data).root_node
     if program.has_error:
         return code
     return _sync_source(data, program)
@@ -109,7 +121,7 @@ def _as_object_literal(code: str) -> str:
     if not (stripped.startswith("{") and stripped.endswith("}")):
         return code
     wrapped = f"({code})"
-    program = _PARSER.parse(_encode(wrapped)).root_node
+    program = load_parser().parse(_encode(wrapped)).root_node
     if program.has_error or program.named_child_count != 1:
         return code
     return wrapped

@@ -20,7 +20,6 @@ are third-party code); snippets, startup files and file runs are strict with
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
 import sys
@@ -139,8 +138,7 @@ class Session:
         engine.set_stack_limit(STACK_BYTES)
         engine.add_callable("__vmctl_host_console", self._console)
         engine.add_callable("__vmctl_host_modules", self._modules)
-        prelude = importlib.resources.files("vmctl.worker").joinpath("prelude.js")
-        engine.bootstrap(prelude.read_text(encoding="utf-8"), "<prelude>")
+        engine.bootstrap(_read_prelude(), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
 
@@ -154,6 +152,11 @@ class Session:
             soft_interrupt=self._engine.soft_interrupt,
             degraded_reason=self._engine.degraded_reason,
         )
+
+    def warm_up(self) -> None:
+        """Load what requests need and the handshake does not (the REPL parser): called
+        after Hello, while the supervisor reads it."""
+        repl.load_parser()
 
     def close(self) -> None:
         self._engine.close()
@@ -349,6 +352,13 @@ def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
         event = JsException(id=request_id, message=message, name="Error")
         return _Failure("JS_ERROR", message, events=(event,))
     return _Failure("INTERNAL", str(exc))
+
+
+def _read_prelude() -> str:
+    # Beside this file: the package data ships there (importlib.resources would say the same
+    # and cost several milliseconds of imports at every worker start).
+    with open(os.path.join(os.path.dirname(__file__), "prelude.js"), encoding="utf-8") as file:
+        return file.read()
 
 
 def _open_engine(worktree: Worktree) -> Engine | PlainEngine:
