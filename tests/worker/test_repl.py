@@ -7,17 +7,17 @@ test_previews.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import quickjs
 
 from vmctl.worker.repl import Snippet, compile_script, compile_snippet
+from vmctl.worker.session import prelude_source
 
 from .preview_cases import SESSIONS, SessionCase
 
-PRELUDE = (Path(__file__).parents[2] / "vmctl" / "worker" / "prelude.js").read_text()
+PRELUDE = prelude_source()
 
 # Runs a compiled snippet the way the runtime does (settling a sync snippet's value
 # through __vmctl.settle) and leaves the outcome, as JSON text, in a global.

@@ -71,6 +71,17 @@ STACK_BYTES = 1024 * 1024
 
 _LEVELS = frozenset({"log", "info", "warn", "error", "debug"})
 
+# The prelude's files, in the order they make up its one function body (see prelude.js).
+PRELUDE_FILES = (
+    "intrinsics.js",
+    "inspect.js",
+    "errors.js",
+    "layout.js",
+    "format.js",
+    "console.js",
+    "prelude.js",
+)
+
 
 class _Described(msgspec.Struct):
     """What ``__vmctl.describe`` returns (see prelude.js)."""
@@ -138,7 +149,7 @@ class Session:
         engine.set_stack_limit(STACK_BYTES)
         engine.add_callable("__vmctl_host_console", self._console)
         engine.add_callable("__vmctl_host_modules", self._modules)
-        engine.bootstrap(_read_prelude(), "<prelude>")
+        engine.bootstrap(prelude_source(), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
 
@@ -354,11 +365,18 @@ def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
     return _Failure("INTERNAL", str(exc))
 
 
-def _read_prelude() -> str:
-    # Beside this file: the package data ships there (importlib.resources would say the same
-    # and cost several milliseconds of imports at every worker start).
-    with open(os.path.join(os.path.dirname(__file__), "prelude.js"), encoding="utf-8") as file:
-        return file.read()
+def prelude_source() -> str:
+    """The prelude: its files (see prelude.js) joined into one strict function, called.
+
+    They are read beside this file, where the package data ships (importlib.resources would
+    say the same and cost several milliseconds of imports at every worker start).
+    """
+    parts = ['(function () {\n"use strict";\n']
+    for name in PRELUDE_FILES:
+        with open(os.path.join(os.path.dirname(__file__), name), encoding="utf-8") as file:
+            parts.append(file.read())
+    parts.append("})();\n")
+    return "".join(parts)
 
 
 def _open_engine(worktree: Worktree) -> Engine | PlainEngine:
