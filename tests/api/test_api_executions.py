@@ -272,12 +272,15 @@ def test_native_overshoot_is_killed_at_the_hard_deadline(
     api: httpx.Client, make_template: Make, make_session: Make
 ) -> None:
     session = make_session(make_template(wall_ms=200, cpu_ms=200))
-    code = "Array.from({length: 3e6}, (_, i) => (i * 7919) % 3e6).sort((a, b) => a - b).length"
-    # A sort that ignores the soft interrupt either finishes past the deadline
-    # (the worker is killed) or, on a fast machine, is interrupted: both are timeouts.
+    # One native replaceAll runs for seconds and never reaches the interrupt handler.
+    code = "'x'.repeat(4e7).replaceAll('x', 'yy').length"
     details = _limit_failure(_repl(api, session["id"], code), "EXECUTION_TIMEOUT", "wall_ms")
     execution = api.get(f"/executions/{details['execution_id']}").json()
     assert execution["status"] == "timeout"
+    assert _events(api, execution["id"])[-1]["type"] == "system"
+    after = api.get(f"/sessions/{session['id']}").json()
+    assert after["status"] == "crashed" and "hard deadline wall_ms=200" in after["last_error"]
+    assert session["id"] not in api.get("/runtime/summary").json()["active_session_ids"]
 
 
 def test_memory_limit_then_session_still_works(
