@@ -160,7 +160,7 @@ def test_out_of_memory_without_an_error_object_is_still_out_of_memory(
     assert caught == RUNAWAY_WITHOUT_ERROR_OBJECT[runaway]
 
 
-def test_a_thrown_null_far_below_the_memory_limit_is_a_throw(engine: Engine) -> None:
+def test_a_thrown_null_without_the_heap_growing_is_a_throw(engine: Engine) -> None:
     engine.set_memory_limit(16 * 1024 * 1024)
     with pytest.raises(JsThrown) as caught:
         engine.eval_script("throw null", "<t>")
@@ -170,8 +170,13 @@ def test_a_thrown_null_far_below_the_memory_limit_is_a_throw(engine: Engine) -> 
     with pytest.raises(OutOfMemory):
         engine.eval_script("(() => { const a = []; for (;;) a.push({}) })()", "<t>")
     engine.collect_garbage()
-    with pytest.raises(JsThrown):  # the next request starts watching the heap afresh
+    with pytest.raises(JsThrown):  # the next evaluation starts watching the heap afresh
         engine.eval_script("throw null", "<t>")
+    with pytest.raises(OutOfMemory):  # leaves the heap full, but for less than one chunk
+        engine.eval_script("var hog = []; for (;;) hog.push(new Array(1e5).fill(1))", "<t>")
+    engine.collect_garbage()
+    with pytest.raises(JsThrown):  # a heap full from the start is not growth
+        engine.eval_script("hog = null; throw null", "<t>")
 
 
 def test_memory_counters_elsewhere_refuse_the_attach(

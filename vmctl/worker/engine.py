@@ -261,19 +261,21 @@ def _check_layout(context: _quickjs.Context) -> None:
 
 
 class _HeapWatch:
-    """How close the heap came to the memory limit during one evaluation.
+    """How much the heap grew during one evaluation, against the room it had.
 
     QuickJS throws null when an allocation fails and not even the error object fits; that
     ends about half the runaway loops measured at the limit. By the time the exception
     leaves ``JS_Eval``, unwinding has freed the loop's locals and the heap is small again,
     so the size afterwards cannot tell that null from a ``throw null``. A null counts as
-    out of memory when the heap reached half the limit during the evaluation, judged from
-    three lower bounds of its peak: the size now; the size at every interrupt-handler call
-    (a pointer read); and the live size at the last garbage collection, which QuickJS runs
-    as objects are allocated (inside native calls such as ``JSON.parse`` too, which never
-    reach the interrupt handler) and after which it sets the threshold to 1.5 times that
-    size. Runaway loops measured reach 72-100% of the limit on these bounds; a
-    ``throw null`` is misread only in a heap already half full.
+    out of memory when the heap grew, during the evaluation, by at least a quarter of the
+    room it had at the start (the limit minus its size then). The peak is judged from three
+    lower bounds: the size at the end; the size at every interrupt-handler call (a pointer
+    read); and the live size at the last garbage collection, which QuickJS runs as objects
+    are allocated (inside native calls such as ``JSON.parse`` too, which never reach the
+    interrupt handler) and after which it sets the threshold to 1.5 times that size.
+    Runaway loops measured from a small heap grow by 70-100% of the room on these bounds.
+    Growth, not size, so that a heap left full by an earlier request (``hog = null; throw
+    null`` after a memory-limit failure) does not make a throw look like out of memory.
     """
 
     def __init__(self, rt: int, api: _CApi) -> None:
@@ -281,6 +283,7 @@ class _HeapWatch:
         self._api = api
         self._size = ctypes.c_size_t.from_address(rt + _MALLOC_SIZE_OFFSET)
         self._limit = ctypes.c_size_t.from_address(rt + _MALLOC_LIMIT_OFFSET)
+        self._start = 0
         self._peak = 0
         self._threshold_before = 0
 
@@ -301,14 +304,16 @@ class _HeapWatch:
     def begin(self) -> None:
         """Start watching an evaluation.
 
-        A collection threshold that an earlier request left above three quarters of the
-        limit is lowered to that, so that a heap filling up is collected (and measured) on
-        the way: QuickJS never collects when an allocation fails.
+        A collection threshold beyond half the room left (one an earlier request set high)
+        is lowered to that, so that a heap filling up is collected, and measured, on the
+        way: QuickJS never collects when an allocation fails.
         """
-        ceiling = self._limit.value // 4 * 3
-        if ceiling and self._api.GetGCThreshold(self._rt) > ceiling:
-            self._api.SetGCThreshold(self._rt, ceiling)
-        self._peak = self._size.value
+        self._start = self._peak = self._size.value
+        limit = self._limit.value
+        if limit > self._start:
+            midway = self._start + (limit - self._start) // 2
+            if self._api.GetGCThreshold(self._rt) > midway:
+                self._api.SetGCThreshold(self._rt, midway)
         self._threshold_before = self._api.GetGCThreshold(self._rt)
 
     def sample(self) -> None:
@@ -321,11 +326,14 @@ class _HeapWatch:
         limit = self._limit.value
         if limit == 0:
             return False  # no limit set: QuickJS itself never runs out
+        room = limit - self._start
+        if room <= 0:
+            return True  # it started at the limit (or one lowered since): nothing fits
         peak = max(self._peak, self._size.value)
         threshold = self._api.GetGCThreshold(self._rt)
         if threshold != self._threshold_before:  # a collection ran during the evaluation
             peak = max(peak, threshold * 2 // 3)
-        return peak >= limit // 2
+        return peak - self._start >= room // 4
 
 
 # -- the engine -------------------------------------------------------------------------
