@@ -18,7 +18,7 @@ up: install
 	$(VENV)/bin/vmctl up
 
 lint: install
-	$(VENV)/bin/ruff check vmctl tests testdata
+	$(VENV)/bin/ruff check vmctl tests testdata benchmarks
 	$(VENV)/bin/mypy
 
 pytest: install

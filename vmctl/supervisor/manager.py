@@ -131,6 +131,8 @@ class SessionManager:
             self._starting -= 1
 
     async def restart_session(self, session_id: str) -> Session:
+        if not self._accepting:
+            raise ApiError("CAPACITY_EXCEEDED", "The daemon is shutting down")
         async with self._locks[session_id]:
             session = await self.get_session(session_id)
             if session.status == "closed":
@@ -159,9 +161,15 @@ class SessionManager:
             return closed
 
     async def aclose(self, reason: str = "the daemon shut down") -> None:
-        """Stop every worker at once; their sessions become crashed (restartable)."""
+        """Stop every worker at once; their sessions become crashed (restartable).
+
+        Called by the server before it drains requests, and again by the
+        lifespan for anything that started in between.
+        """
         self._accepting = False
         ids = list(self._live)
+        if not ids:
+            return
         logger.info("shutdown: closing %d session(s)", len(ids))
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT):
