@@ -260,27 +260,37 @@ def _check_layout(context: _quickjs.Context) -> None:
         raise AttachRefused(f"_quickjs.Context is {size} bytes, expected {_CONTEXT_BASICSIZE}")
 
 
-class _HeapWatch:
-    """How much the heap grew during one evaluation, against the room it had.
+def _near_limit_margin(limit: int) -> int:
+    """How close to the limit a heap must come for a thrown null to be out of memory."""
+    return max(limit // 16, 256 * 1024)
 
-    QuickJS throws null when an allocation fails and not even the error object fits; that
-    ends about half the runaway loops measured at the limit. By the time the exception
-    leaves ``JS_Eval``, unwinding has freed the loop's locals and the heap is small again,
-    so the size afterwards cannot tell that null from a ``throw null``. A null counts as
-    out of memory when the heap grew, during the evaluation, by at least a quarter of the
-    room it had at the start (the limit minus its size then). The peak is judged from three
-    lower bounds: the size at the end; the size at every interrupt-handler call (a pointer
-    read); and the live size at the last garbage collection, which QuickJS runs as objects
-    are allocated (inside native calls such as ``JSON.parse`` too, which never reach the
-    interrupt handler) and after which it sets the threshold to 1.5 times that size.
-    Runaway loops measured from a small heap grow by 70-100% of the room on these bounds.
-    Growth, not size, so that a heap left full by an earlier request (``hog = null; throw
-    null`` after a memory-limit failure) does not make a throw look like out of memory.
+
+class _HeapWatch:
+    """Whether the heap came near the memory limit during one evaluation.
+
+    QuickJS throws null when an allocation fails and not even the error object fits (about
+    half the runaway loops measured at the limit end so), and ``throw null`` throws the same
+    value. A thrown null counts as out of memory when, during the evaluation, the heap came
+    within :func:`_near_limit_margin` of the limit (a heap that starts full fails on its
+    first allocation, with no growth to see), or grew by at least a quarter of the room it
+    had at the start (a string doubled past the limit fails at about half of it, when the
+    old copy and the new one no longer fit together). Unwinding may have freed
+    the loop's locals by the time the exception leaves ``JS_Eval``, so the peak is judged
+    from lower bounds: the size at the end; the size at every interrupt-handler call (a
+    pointer read); and the live size at the last garbage collection, which QuickJS runs as
+    objects are allocated (inside native calls such as ``JSON.parse`` too, which never reach
+    the interrupt handler) and after which it sets the threshold to 1.5 times that size.
+
+    An evaluation that starts near the limit first collects garbage, so a heap held only by
+    garbage (``hog = null`` after a memory-limit failure) does not make a later ``throw
+    null`` look like out of memory. A heap held near the limit by live data makes every
+    null look like one, and then it almost always is: the next allocation fails.
     """
 
-    def __init__(self, rt: int, api: _CApi) -> None:
+    def __init__(self, rt: int, api: _CApi, collect: Callable[[], None]) -> None:
         self._rt = rt
         self._api = api
+        self._collect = collect
         self._size = ctypes.c_size_t.from_address(rt + _MALLOC_SIZE_OFFSET)
         self._limit = ctypes.c_size_t.from_address(rt + _MALLOC_LIMIT_OFFSET)
         self._start = 0
@@ -308,10 +318,12 @@ class _HeapWatch:
         is lowered to that, so that a heap filling up is collected, and measured, on the
         way: QuickJS never collects when an allocation fails.
         """
-        self._start = self._peak = self._size.value
         limit = self._limit.value
-        if limit > self._start:
-            midway = self._start + (limit - self._start) // 2
+        if limit and self._size.value >= limit - _near_limit_margin(limit):
+            self._collect()
+        start = self._start = self._peak = self._size.value
+        if limit > start:
+            midway = start + (limit - start) // 2
             if self._api.GetGCThreshold(self._rt) > midway:
                 self._api.SetGCThreshold(self._rt, midway)
         self._threshold_before = self._api.GetGCThreshold(self._rt)
@@ -326,14 +338,12 @@ class _HeapWatch:
         limit = self._limit.value
         if limit == 0:
             return False  # no limit set: QuickJS itself never runs out
-        room = limit - self._start
-        if room <= 0:
-            return True  # it started at the limit (or one lowered since): nothing fits
         peak = max(self._peak, self._size.value)
         threshold = self._api.GetGCThreshold(self._rt)
         if threshold != self._threshold_before:  # a collection ran during the evaluation
             peak = max(peak, threshold * 2 // 3)
-        return peak - self._start >= room // 4
+        grew_into_room = peak - self._start >= (limit - self._start) // 4
+        return peak >= limit - _near_limit_margin(limit) or grew_into_room
 
 
 # -- the engine -------------------------------------------------------------------------
@@ -363,7 +373,7 @@ class Engine:
         self._thread_slot = _vp.from_address(base + _THREAD_STATE_OFFSET)
         self._thread_state = _PyThreadState_Get()  # the one thread that runs JavaScript
         self._probe_thread_slot()
-        self._heap = _HeapWatch(self._rt, self._api)
+        self._heap = _HeapWatch(self._rt, self._api, self._context.gc)
         self._heap.check(self._context)
         self._resolver = resolver
         self.budget = Budget()
