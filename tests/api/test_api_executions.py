@@ -348,3 +348,30 @@ def test_concurrent_repl_on_many_sessions(
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         results = list(pool.map(run, sessions))
     assert results == [[1, 3, 6, 10, 15]] * 6
+
+
+def test_fs_module_reads_the_worktree_only_when_the_template_exposes_it(
+    api: httpx.Client, make_template: Make, make_session: Make, worktree: Path, tmp_path: Path
+) -> None:
+    (worktree / "data").mkdir()
+    (worktree / "data" / "a.txt").write_text("alpha")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path / "secret.txt", worktree / "data" / "leak.txt")
+    plain = make_session(make_template())
+    refused = _repl(api, plain["id"], "require('fs')").json()
+    assert refused["status"] == "error" and "Cannot find module 'fs'" in refused["error"]["message"]
+
+    template = make_template()
+    api.post(f"/templates/{template['id']}/modules", json={"name": "fs"})
+    session = make_session(template)
+    code = (
+        "const fs = require('fs');"
+        "[fs.readFileSync('data/a.txt', 'utf8'), fs.existsSync('data/a.txt'),"
+        " fs.existsSync('nope'), fs.readdirSync('data')]"
+    )
+    ok = _repl(api, session["id"], code).json()
+    assert ok["result"]["json"] == ["alpha", True, False, ["a.txt", "leak.txt"]]
+    for path in ["../secret.txt", "/etc/passwd", "data/leak.txt"]:
+        escaped = _repl(api, session["id"], f"require('fs').readFileSync({path!r})").json()
+        assert escaped["status"] == "error", path
+        assert "secret" not in str(escaped["result"])
