@@ -21,6 +21,7 @@ import asyncio
 import collections
 import logging
 import os
+import time
 from typing import Any, Literal
 
 import msgspec
@@ -30,7 +31,7 @@ from vmctl.supervisor import recording
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.errors import ApiError, not_found
 from vmctl.supervisor.models import Execution, Session, Settings, Template, new_id, utc_now
-from vmctl.supervisor.outcome import Limits, Outcome
+from vmctl.supervisor.outcome import Limits, Metrics, Outcome, OutcomeStatus, RecordedEvent
 from vmctl.supervisor.paths import clean_relative_path, resolve_in_worktree
 from vmctl.supervisor.store import Store
 from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, WorkerStartError, open_worker
@@ -402,7 +403,12 @@ class SessionManager:
             )
         echo = execution.input if execution.kind == "repl" else None
         try:
-            outcome = await live.handle.execute(request, _limits(settings, live.mem_mb), echo=echo)
+            if live.retired or not live.handle.alive:
+                # Closed, or dead, while the row was written: the worker never sees it.
+                outcome = _never_started(live)
+            else:
+                limits = _limits(settings, live.mem_mb)
+                outcome = await live.handle.execute(request, limits, echo=echo)
         except BaseException:
             # Cancelled from outside (daemon shutdown): never leave a running record.
             await asyncio.shield(self._store.finish_execution(_cancelled(execution), []))
@@ -438,6 +444,20 @@ def _runtime_options(template: Template, settings: Settings) -> RuntimeOptions:
         extensions=tuple(settings.resolver.extensions),
         modules=tuple(template.exposed_modules),
     )
+
+
+def _never_started(live: LiveSession) -> Outcome:
+    if live.retired:
+        status: OutcomeStatus = "cancelled"
+        message = "Execution cancelled: the session was closed before it started"
+    else:
+        status = "crashed"
+        message = f"Worker crashed: {live.handle.exit_reason or 'the worker process exited'}"
+    note = RecordedEvent(
+        type="system", payload={"level": "error", "message": message}, ts=time.time()
+    )
+    metrics = Metrics(wall_ms=0.0, cpu_ms=0.0, events=1, output_bytes=0)
+    return Outcome(status=status, events=[note], metrics=metrics, message=message)
 
 
 def _cancelled(execution: Execution) -> Execution:
