@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon import Daemon, error_code, running_daemon, session_body
+from daemon import Daemon, error_code, running_daemon, session_body, wait_until
 
 
 def test_health(api: httpx.Client) -> None:
@@ -88,19 +91,36 @@ def test_bearer_token_when_auth_is_on(token_daemon: Daemon) -> None:
         assert ok.status_code == 200 and ok.json() == []
 
 
-def test_capacity_exceeded(tmp_path: Path, worktree: Path) -> None:
+def test_capacity_holds_under_concurrent_creates_and_restarts(
+    tmp_path: Path, worktree: Path
+) -> None:
     with (
-        running_daemon(tmp_path / "home", ["--max-sessions", "1"]) as running,
+        running_daemon(tmp_path / "home", ["--max-sessions", "2"]) as running,
         running.client() as client,
     ):
         template = client.post("/templates", json={"name": "cap"}).json()
         body = session_body(template["id"], worktree)
-        first = client.post("/sessions", json=body)
-        assert first.status_code == 201
-        refused = client.post("/sessions", json=body)
+
+        def create(_: int) -> httpx.Response:
+            with running.client() as own:
+                return own.post("/sessions", json=body)
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(create, range(6)))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201, 201, 503, 503, 503, 503]
+        assert all(error_code(a) == "CAPACITY_EXCEEDED" for a in answers if a.status_code == 503)
+        live = [a.json() for a in answers if a.status_code == 201]
+
+        # A crashed session's restart needs a place too.
+        os.kill(live[0]["runtime_meta"]["pid"], signal.SIGKILL)
+        wait_until(lambda: client.get(f"/sessions/{live[0]['id']}").json()["status"] == "crashed")
+        third = client.post("/sessions", json=body)
+        assert third.status_code == 201
+        refused = client.post(f"/sessions/{live[0]['id']}/restart")
         assert refused.status_code == 503 and error_code(refused) == "CAPACITY_EXCEEDED"
-        client.post(f"/sessions/{first.json()['id']}/close")
-        assert client.post("/sessions", json=body).status_code == 201
+        client.post(f"/sessions/{third.json()['id']}/close")
+        assert client.post(f"/sessions/{live[0]['id']}/restart").json()["status"] == "ready"
 
 
 def test_empty_lists_are_lists(

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -108,28 +110,19 @@ class SessionManager:
         template = await self._store.get_template(template_id)
         if template is None:
             raise not_found("template", template_id)
-        if len(self._live) + self._starting >= self._config.max_sessions:
-            raise ApiError(
-                "CAPACITY_EXCEEDED",
-                f"The daemon runs its maximum of {self._config.max_sessions} sessions",
-                {"max_sessions": self._config.max_sessions},
+        with self._place():
+            session = Session(
+                id=new_id(),
+                vm_id=template.id,
+                workspace_id=workspace_id,
+                base_commit_oid=base_commit_oid,
+                worktree_path=worktree_path,
+                status="starting",
+                created_at=utc_now(),
             )
-        session = Session(
-            id=new_id(),
-            vm_id=template.id,
-            workspace_id=workspace_id,
-            base_commit_oid=base_commit_oid,
-            worktree_path=worktree_path,
-            status="starting",
-            created_at=utc_now(),
-        )
-        await self._store.insert_session(session)
-        self._starting += 1
-        try:
+            await self._store.insert_session(session)
             async with self._locks[session.id]:
                 return await self._start(session, template, restarts=0)
-        finally:
-            self._starting -= 1
 
     async def restart_session(self, session_id: str) -> Session:
         if not self._accepting:
@@ -147,9 +140,10 @@ class SessionManager:
             if template is None:
                 raise not_found("template", session.vm_id)
             restarts = int((session.runtime_meta or {}).get("restarts", 0)) + 1
-            starting = msgspec.structs.replace(session, status="starting", last_error=None)
-            await self._store.update_session(starting)
-            return await self._start(starting, template, restarts)
+            with self._place():
+                starting = msgspec.structs.replace(session, status="starting", last_error=None)
+                await self._store.update_session(starting)
+                return await self._start(starting, template, restarts)
 
     async def close_session(self, session_id: str) -> Session:
         async with self._locks[session_id]:
@@ -186,6 +180,21 @@ class SessionManager:
         await self._retire(session_id)
         crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
         await self._store.update_session(crashed)
+
+    @contextlib.contextmanager
+    def _place(self) -> Iterator[None]:
+        """Hold one of the ``max_sessions`` places while a worker starts (taken at once)."""
+        if len(self._live) + self._starting >= self._config.max_sessions:
+            raise ApiError(
+                "CAPACITY_EXCEEDED",
+                f"The daemon runs its maximum of {self._config.max_sessions} sessions",
+                {"max_sessions": self._config.max_sessions},
+            )
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
 
     async def _start(self, session: Session, template: Template, restarts: int) -> Session:
         """Spawn and initialise a worker for ``session`` (held lock); ready or raise."""
