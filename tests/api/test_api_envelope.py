@@ -66,6 +66,14 @@ def test_bodies_over_one_mib_are_refused(api: httpx.Client) -> None:
     assert streamed.status_code == 413 and error_code(streamed) == "PAYLOAD_TOO_LARGE"
 
 
+def test_deeply_nested_bodies_are_invalid_requests(api: httpx.Client) -> None:
+    nested = b"[" * 200_000 + b"]" * 200_000
+    body = b'{"session_id": "' + str(uuid.uuid4()).encode() + b'", "path": "a.js", "args": {"a": '
+    response = api.post("/executions/run-file", content=body + nested + b"}}")
+    assert response.status_code == 400 and error_code(response) == "INVALID_REQUEST"
+    assert "nested too deeply" in response.json()["error"]["message"]
+
+
 def test_errors_never_leak_tracebacks(api: httpx.Client) -> None:
     for response in [
         api.post("/templates", content=b"{bad"),

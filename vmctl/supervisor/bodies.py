@@ -104,6 +104,9 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
     except msgspec.DecodeError as exc:
         # msgspec's message names the offending path, e.g. "at `$.limits.cpu_ms`".
         raise ApiError("INVALID_REQUEST", f"Invalid request body: {exc}") from exc
+    except RecursionError:
+        # msgspec recurses once per nesting level: a body of 100k brackets fits in 1 MiB.
+        raise ApiError("INVALID_REQUEST", "Invalid request body: nested too deeply") from None
     return body
 
 
