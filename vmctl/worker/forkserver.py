@@ -79,11 +79,12 @@ class Server:
         self._poll = select.poll()  # not epoll: a poll object holds no fd a child could inherit
         self._poll.register(control, select.POLLIN)
         self._children: dict[int, int] = {}  # pidfd -> pid
+        self._pid = os.getpid()
 
     def serve(self) -> None:
         """Until the control socket ends (or breaks); then no worker of ours is left."""
         try:
-            self._send(Ready(pid=os.getpid()))
+            self._send(Ready(pid=self._pid))
             while self._step():
                 pass
         except (ConnectionError, BrokenPipeError):
@@ -134,7 +135,7 @@ class Server:
             self._send(ForkFailed(id=request.id, message=f"fork failed: {exc}"))
             return
         if pid == 0:
-            _become_worker(request, fds, self._control)
+            _become_worker(request, fds, self._control, self._pid)
         try:
             # Opened before the child can be reaped (only we reap it), so it is that child.
             pidfd = os.pidfd_open(pid)
@@ -171,31 +172,19 @@ class Server:
         self._children.clear()
 
 
-def _become_worker(request: Fork, fds: list[int], control: socket.socket) -> NoReturn:
+def _become_worker(request: Fork, fds: list[int], control: socket.socket, server: int) -> NoReturn:
     """In the child: set up as a spawned worker would be, run the worker, exit. Never returns."""
     code = CHILD_SETUP_FAILED
     try:
-        server = os.getppid()
-        os.setsid()  # its own session and process group: killpg reaches all of it
-        if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            os._exit(CHILD_SETUP_FAILED)
-        # The server may have died between fork and prctl: no signal will ever come.
-        if os.getppid() != server:
-            os._exit(1)
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)  # inheritable, as a spawned process's stdio is
-        control.detach()  # its fd is closed below; the object must not close a reused number
-        os.closerange(3, _MAX_FD)
-        for which, value in request.rlimits:
-            resource.setrlimit(which, (value, value))  # hard too: the worker cannot raise them
-        os.chdir(request.cwd)
-        os.environ.clear()
-        os.environ.update(request.env)
-        code = worker_main()
+        try:
+            _set_up(request, fds, control, server)
+        except OSError as exc:
+            print(f"vmctl worker: cannot start: {exc}", file=sys.stderr)
+        else:
+            code = 1  # for an uncaught exception, as ``python -m vmctl.worker`` would
+            code = worker_main()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    except OSError as exc:
-        print(f"vmctl worker: cannot start: {exc}", file=sys.stderr)
     except BaseException:
         traceback.print_exc(file=sys.stderr)
     finally:
@@ -203,6 +192,29 @@ def _become_worker(request: Fork, fds: list[int], control: socket.socket) -> NoR
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _set_up(request: Fork, fds: list[int], control: socket.socket, server: int) -> None:
+    """What ``spawn.py`` does for a spawned worker, in the forked child.
+
+    ``server`` is the fork server's pid, read before the fork: read after it, it could
+    already be the pid of whoever adopted us.
+    """
+    os.setsid()  # its own session and process group: killpg reaches all of it
+    if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(CHILD_SETUP_FAILED)
+    # The server may have died between fork and prctl: no signal will ever come.
+    if os.getppid() != server:
+        os._exit(1)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)  # inheritable, as a spawned process's stdio is
+    control.detach()  # its fd is closed below; the object must not close a reused number
+    os.closerange(3, _MAX_FD)
+    for which, value in request.rlimits:
+        resource.setrlimit(which, (value, value))  # hard too: the worker cannot raise them
+    os.chdir(request.cwd)
+    os.environ.clear()
+    os.environ.update(request.env)
 
 
 def main() -> int:
