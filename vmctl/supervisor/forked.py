@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-STATUS_WAIT = 1.0  # a worker's pidfd readable to its Exited report (as fast, when well)
+STATUS_WAIT = 2.0  # a worker's pidfd readable to its Exited report (as fast, when well)
 # The returncode of a worker whose status nobody could report (asyncio's own convention).
 UNKNOWN_STATUS = 255
 

@@ -16,8 +16,8 @@ engine: it talks to the fork server in the records of vmctl/protocol/forking.py.
   used again later. The loop watches it: readable means the worker has exited.
 - **exit status.** The worker is the fork server's child, so only the fork server can
   reap it: it does, and reports :class:`Exited` with the wait status. That report is the
-  reap the handle waits for. A fork server that has not sent it :data:`STATUS_WAIT` after
-  the pidfd turned readable is broken, and is killed (see below).
+  reap the handle waits for. A fork server that has not sent it ``STATUS_WAIT`` (forked.py)
+  after the pidfd turned readable is broken, and is killed (see below).
 - **dying with the daemon.** The fork server runs in its own session with a parent-death
   signal (SIGKILL when the daemon's loop thread dies); each worker, after its ``setsid``,
   sets its own to SIGKILL when the fork server dies. So a SIGKILLed daemon takes the fork
