@@ -3,15 +3,16 @@
 Wall-clock latency says how long; CPU time says who spent it. Around a timed
 loop a :class:`CpuMeter` reads the CPU seconds (user + system) of this process
 (all its threads), of the daemon (all its threads, the store's included), and
-of the workers (the children of the daemon, or ours when there is no daemon:
-the live ones plus those already reaped). In the worker scenarios this process
-is the supervisor's side of the pipes. Linux counts CPU time in clock ticks
-(10 ms), so a figure per operation is only as good as the loop is long.
+of the workers (the descendants of the daemon, or ours when there is no
+daemon: the live ones plus those already reaped, by us or by the fork server,
+which counts as a worker too). In the worker scenarios this process is the
+supervisor's side of the pipes. Linux counts CPU time in clock ticks (10 ms),
+so a figure per operation is only as good as the loop is long.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import psutil
@@ -42,12 +43,18 @@ def _seconds(times: _Times) -> float:
     return float(times.user + times.system)
 
 
+def _reaped_seconds(times: Any) -> float:
+    return float(times.children_user + times.children_system)
+
+
 def _children_seconds(parent: psutil.Process) -> float:
-    times = parent.cpu_times()
-    total = float(times.children_user + times.children_system)  # the reaped ones
+    total = _reaped_seconds(parent.cpu_times())
     for child in parent.children(recursive=True):
         try:
-            total += _seconds(child.cpu_times())
+            # A live descendant's own time, and that of the children it reaped (the
+            # fork server's workers).
+            times = child.cpu_times()
+            total += _seconds(times) + _reaped_seconds(times)
         except psutil.NoSuchProcess:
             continue  # exited between the listing and the read: its time is lost
     return total

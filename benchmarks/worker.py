@@ -4,6 +4,10 @@
   ``python -m vmctl.worker``: interpreter start, imports, engine attach);
 - first REPL: ``1+1`` on that fresh worker (what a new session pays once);
 - close: ``aclose`` (goodbye, then the kill ladder if needed, then the reap);
+- the same three with a fork server (what the daemon does for quickjs workers):
+  the fork server's own start once, then each worker forked from it (fork, its
+  setup, engine attach), its first REPL, its close (the reap is the fork
+  server's report);
 - REPL round trip: ``1+1`` on a warm worker, request out and both events back;
 - console flood: one snippet that calls console.log many times; events/s.
 """
@@ -17,11 +21,14 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
+
 from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
 from vmctl.protocol import ExecLimits, ExecRepl
+from vmctl.supervisor.forkserver import ForkServer, open_forkserver
 from vmctl.supervisor.outcome import Limits, Outcome
 from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, open_worker
 
@@ -42,6 +49,14 @@ async def measure_worker(plan: Plan, workdir: Path) -> list[Summary]:
     """All the worker scenarios, in a fresh directory used as the worktree."""
     workdir.mkdir(parents=True, exist_ok=True)
     results = await _spawn_use_close(plan, workdir)
+    started = time.perf_counter()
+    forkserver = await open_forkserver()
+    try:
+        ready = time.perf_counter() - started
+        results.append(summarize(GROUP, "fork server start -> ready", [ready]))
+        results += await _spawn_use_close(plan, workdir, forkserver)
+    finally:
+        await forkserver.aclose()
     async with _open(workdir) as handle:
         results.append(await _round_trips(handle, plan))
         results.append(await _console_flood(handle, plan))
@@ -69,16 +84,19 @@ async def repl(handle: WorkerHandle, code: str, events: int) -> Outcome:
     return outcome
 
 
-async def _spawn_use_close(plan: Plan, workdir: Path) -> list[Summary]:
+async def _spawn_use_close(
+    plan: Plan, workdir: Path, forkserver: ForkServer | None = None
+) -> list[Summary]:
     spawns: list[float] = []
     firsts: list[float] = []
     closes: list[float] = []
     meter = CpuMeter()
     for _ in range(plan.spawns):
         started = time.perf_counter()
-        handle = await open_worker(spawn_spec(workdir))
+        handle = await open_worker(spawn_spec(workdir), forkserver)
         ready = time.perf_counter()
         try:
+            _check_parent(handle, forkserver)
             await repl(handle, "1+1", events=2)
             answered = time.perf_counter()
         finally:
@@ -88,12 +106,26 @@ async def _spawn_use_close(plan: Plan, workdir: Path) -> list[Summary]:
         spawns.append(ready - started)
         firsts.append(answered - ready)
         closes.append(closed - closing)
+    cpu = meter.per_op(len(spawns))  # a worker's whole life: start, first REPL, close
+    if forkserver is not None:
+        return [
+            summarize(GROUP, "fork -> handshake (fork server)", spawns, cpu=cpu),
+            summarize(GROUP, "first REPL 1+1 on a forked worker", firsts),
+            summarize(GROUP, "close a forked worker", closes),
+        ]
     return [
-        # The CPU of a worker's whole life: spawn, first REPL, close.
-        summarize(GROUP, "spawn -> handshake", spawns, cpu=meter.per_op(len(spawns))),
+        summarize(GROUP, "spawn -> handshake", spawns, cpu=cpu),
         summarize(GROUP, "first REPL 1+1 on a fresh worker", firsts),
         summarize(GROUP, "close (aclose until reaped)", closes),
     ]
+
+
+def _check_parent(handle: WorkerHandle, forkserver: ForkServer | None) -> None:
+    """Raise unless the worker came the way the scenario says (no silent fallback)."""
+    expected = forkserver.pid if forkserver is not None else psutil.Process().pid
+    parent = psutil.Process(handle.pid).ppid()
+    if parent != expected:
+        raise BenchmarkError(f"worker {handle.pid} is the child of {parent}, not of {expected}")
 
 
 async def _round_trips(handle: WorkerHandle, plan: Plan) -> Summary:

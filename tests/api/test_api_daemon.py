@@ -71,6 +71,10 @@ def test_sigkill_leaves_no_worker_and_next_start_recovers(tmp_path: Path) -> Non
     with running_daemon(home) as daemon:
         session = _start_session(daemon, tmp_path)
         worker = psutil.Process(session["runtime_meta"]["pid"])
+        # Forked by the fork server: the daemon's death must reach it through that.
+        forkserver = worker.parent()
+        assert forkserver.cmdline()[-1] == "vmctl.worker.forkserver"
+        assert forkserver.ppid() == daemon.proc.pid
         with concurrent.futures.ThreadPoolExecutor(1) as pool, daemon.client() as client:
             answer = pool.submit(
                 client.post,
@@ -79,9 +83,9 @@ def test_sigkill_leaves_no_worker_and_next_start_recovers(tmp_path: Path) -> Non
             )
             wait_until(lambda: _busy(daemon))
             daemon.stop(signal.SIGKILL)
-            # The parent-death signal takes the worker down with its daemon.
-            gone, alive = psutil.wait_procs([worker], timeout=5)
-            assert worker in gone and not alive
+            # Parent-death signals: the daemon's takes the fork server, whose takes the worker.
+            _, alive = psutil.wait_procs([forkserver, worker], timeout=5)
+            assert not alive
             # The connection died with the daemon; that is the point.
             with contextlib.suppress(httpx.HTTPError):
                 answer.result(timeout=10)

@@ -1,8 +1,9 @@
 """The Starlette app: every route in one list, one error envelope, one lifespan.
 
-The lifespan opens the store, marks what a previous daemon left behind,
-builds the session manager and hands both to requests as lifespan state; when
-the server stops it closes every session, then the store.
+The lifespan starts the fork server (which imports while the store opens),
+opens the store, marks what a previous daemon left behind, builds the session
+manager and hands both to requests as lifespan state; when the server stops it
+closes every session, then the store, then the fork server.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vmctl.supervisor import endpoints as ep
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.errors import ApiError, not_found
+from vmctl.supervisor.forkserver import ForkServer
 from vmctl.supervisor.manager import SessionManager
-from vmctl.supervisor.store import NotFound, open_store
+from vmctl.supervisor.store import NotFound, Store, open_store
 
 logger = logging.getLogger("vmctl.http")
 
@@ -192,32 +194,47 @@ def _too_large(limit: int) -> ApiError:
     )
 
 
+@contextlib.asynccontextmanager
+async def _opened_store(config: DaemonConfig) -> AsyncIterator[Store]:
+    """The store, with what a previous daemon left behind marked; closed at the end."""
+    store = await open_store(config.db_path)
+    try:
+        sessions, executions = await store.recover_abandoned(
+            "the daemon stopped without closing this session"
+        )
+        if sessions or executions:
+            logger.warning(
+                "recovered %d session(s) and %d execution(s) left by a previous daemon",
+                sessions,
+                executions,
+            )
+        yield store
+    finally:
+        await store.aclose()
+        logger.info("store closed")
+
+
 def build_app(config: DaemonConfig) -> Starlette:
     """The daemon's ASGI app for ``config``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        store = await open_store(config.db_path)
+        # Only a speed-up: if it does not start, or dies later, workers are spawned.
+        forkserver = ForkServer()
+        await forkserver.start()
         try:
-            sessions, executions = await store.recover_abandoned(
-                "the daemon stopped without closing this session"
-            )
-            if sessions or executions:
-                logger.warning(
-                    "recovered %d session(s) and %d execution(s) left by a previous daemon",
-                    sessions,
-                    executions,
-                )
-            manager = SessionManager(store, config)
-            # The server reaches it here to stop workers before draining requests.
-            app.state.manager = manager
-            try:
-                yield {"store": store, "manager": manager, "config": config}
-            finally:
-                await manager.aclose()
+            async with _opened_store(config) as store:
+                await forkserver.wait_ready()
+                manager = SessionManager(store, config, forkserver)
+                # The server reaches it here to stop workers before draining requests.
+                app.state.manager = manager
+                try:
+                    yield {"store": store, "manager": manager, "config": config}
+                finally:
+                    await manager.aclose()
         finally:
-            await store.aclose()
-            logger.info("store closed")
+            await forkserver.aclose()
+            logger.info("fork server closed")
 
     app = Starlette(
         routes=ROUTES,

@@ -32,6 +32,7 @@ from vmctl.protocol import ExecLimits, ExecRepl, RunFile, RunStartup, RuntimeOpt
 from vmctl.supervisor import recording
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.errors import ApiError, not_found
+from vmctl.supervisor.forkserver import ForkServer
 from vmctl.supervisor.models import Execution, Session, Settings, Template, new_id, utc_now
 from vmctl.supervisor.outcome import Limits, Metrics, Outcome, OutcomeStatus, RecordedEvent
 from vmctl.supervisor.paths import clean_relative_path, resolve_in_worktree
@@ -71,9 +72,12 @@ class StartupFailed(Exception):
 class SessionManager:
     """Sessions and their workers; built and closed by the app's lifespan."""
 
-    def __init__(self, store: Store, config: DaemonConfig) -> None:
+    def __init__(
+        self, store: Store, config: DaemonConfig, forkserver: ForkServer | None = None
+    ) -> None:
         self._store = store
         self._config = config
+        self._forkserver = forkserver  # the lifespan's: it starts and closes it
         self._live: dict[str, LiveSession] = {}
         self._locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(
             asyncio.Lock
@@ -246,7 +250,7 @@ class SessionManager:
             handshake_timeout=self._config.handshake_timeout,
         )
         try:
-            handle = await open_worker(spec)
+            handle = await open_worker(spec, self._forkserver)
         except WorkerStartError as exc:
             raise StartupFailed("STARTUP_FAILED", f"Worker failed to start: {exc}") from None
         if not libraries and not files:

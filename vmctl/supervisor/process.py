@@ -2,10 +2,11 @@
 
 Frames are the handle's business; this module deals in bytes. asyncio's
 subprocess protocol callbacks, on the loop, feed complete stdout lines to the
-owner and stderr into a bounded tail. The child watcher's reap is the death
-event: what is left of the process group is killed at once, and once the
-pipes are drained (or :data:`DRAIN_GRACE` later) the owner is told, once.
-Nothing here polls.
+owner and stderr into a bounded tail. The reap is the death event (the child
+watcher's for a spawned worker; for one the fork server forked, its report,
+through forked.py, which drives the same callbacks): what is left of the
+process group is killed at once, and once the pipes are drained (or
+:data:`DRAIN_GRACE` later) the owner is told, once. Nothing here polls.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from typing import cast
 
 from vmctl.protocol import MAX_LINE_BYTES
+from vmctl.supervisor.forked import ForkedChild
+from vmctl.supervisor.forkserver import ForkServer
 from vmctl.supervisor.pipes import LineBuffer, StderrSink
 from vmctl.supervisor.spawn import SpawnSpec, child_setup, worker_env
 
@@ -60,12 +63,19 @@ class WorkerProcess:
         self._reaped = asyncio.Event()
         self._gone = asyncio.Event()  # reaped, drained, transport closed
 
-    async def start(self, spec: SpawnSpec) -> None:
-        """Spawn it; raises ``OSError`` or ``SubprocessError`` if that fails."""
+    async def start(self, spec: SpawnSpec, forkserver: ForkServer | None = None) -> None:
+        """Spawn it, or have ``forkserver`` fork it.
+
+        Raises ``OSError`` or ``SubprocessError`` if the spawn fails, and
+        ``ForkServerError`` if the fork server cannot fork it.
+        """
         if spec.stderr_log is not None:
             # Unbuffered: each chunk lands in the log as it arrives. Closed in _finish.
             self._stderr = StderrSink(open(spec.stderr_log, "ab", buffering=0))  # noqa: SIM115
         try:
+            if forkserver is not None:
+                await forkserver.fork(spec, _Pipes(self))
+                return
             await asyncio.get_running_loop().subprocess_exec(
                 lambda: _Pipes(self),
                 *spec.argv,
@@ -165,6 +175,8 @@ class WorkerProcess:
         assert self._transport is not None
         self.returncode = cast(int, self._transport.get_returncode())
         self.exit_reason = _describe_exit(self.returncode, self._killed_for)
+        if isinstance(self._transport, ForkedChild) and self._transport.unreported:
+            self.exit_reason = f"exit status unknown: {self._transport.unreported}"
         # What is left of its group (a grandchild) dies with it. The group id is
         # still in use while any member lives, so it cannot name anyone else.
         # "No such process": nothing was left.

@@ -1,10 +1,12 @@
 """How a worker process is set up: its environment, resource limits and parent-death signal.
 
 A :class:`SpawnSpec` says what to start. :func:`child_setup` builds the
-``preexec_fn`` that runs in the child between fork and exec. Everything is
-computed here in the parent; the child only makes system calls, because after
-a fork only the forking thread exists and any lock another thread held (the
-import lock, a logging lock) stays held forever.
+``preexec_fn`` that runs in the child between fork and exec; a worker forked by
+the fork server (forkserver.py) gets the same :func:`worker_env` and
+:func:`worker_rlimits`, applied there. Everything is computed here in the
+parent; the child only makes system calls, because after a fork only the
+forking thread exists and any lock another thread held (the import lock, a
+logging lock) stays held forever.
 """
 
 from __future__ import annotations
@@ -64,24 +66,42 @@ def worker_env(home: str, extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def child_setup(mem_mb: int) -> Callable[[], None]:
-    """The ``preexec_fn`` for a worker whose engine heap limit is ``mem_mb``.
+def worker_rlimits(mem_mb: int) -> tuple[tuple[int, int], ...]:
+    """The resource limits of a worker whose engine heap limit is ``mem_mb``: (resource, value).
 
-    The parent-death signal fires when the *thread* that forked dies, so spawn
-    from the event loop's thread (asyncio does), never from a pool thread.
+    Each is set as both soft and hard limit, so the worker cannot raise it.
     """
-    limits = [
+    return (
         (resource.RLIMIT_AS, _capped(resource.RLIMIT_AS, address_space_bytes(mem_mb))),
         (resource.RLIMIT_NOFILE, _capped(resource.RLIMIT_NOFILE, OPEN_FILES)),
         (resource.RLIMIT_FSIZE, _capped(resource.RLIMIT_FSIZE, FILE_SIZE_BYTES)),
         (resource.RLIMIT_CORE, 0),  # a crashing sandbox leaves no core files behind
-    ]
+    )
+
+
+def child_setup(mem_mb: int) -> Callable[[], None]:
+    """The ``preexec_fn`` for a worker whose engine heap limit is ``mem_mb``."""
+    limits = worker_rlimits(mem_mb)
+    die = die_with_parent()
+
+    def setup() -> None:
+        for which, value in limits:
+            resource.setrlimit(which, (value, value))
+        die()
+
+    return setup
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn`` step: SIGKILL the child when this process dies.
+
+    The parent-death signal fires when the *thread* that forked dies, so spawn
+    from the event loop's thread (asyncio does), never from a pool thread.
+    """
     prctl = _libc.prctl
     parent = os.getpid()
 
     def setup() -> None:
-        for which, value in limits:
-            resource.setrlimit(which, (value, value))  # hard too: the worker cannot raise them
         if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             os._exit(126)
         # The parent may have died between fork and prctl: then no signal will

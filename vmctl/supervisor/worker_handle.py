@@ -1,8 +1,10 @@
 """A worker, as the supervisor talks to it: handshake, one request at a time, limits, close.
 
 - :func:`open_worker` starts the process (process.py: its own process group,
-  resource limits, parent-death signal; spawn.py says how) and returns once
-  the worker's Hello arrived, raced against its exit under one timeout.
+  resource limits, parent-death signal; spawn.py says how), forked by the fork
+  server when it is given one that serves the command (forkserver.py), and
+  returns once the worker's Hello arrived, raced against its exit under one
+  timeout.
 - Each stdout line is decoded on arrival and routed to the request in flight,
   whose events are counted against its limits as they come (recorder.py).
   Anything the protocol does not allow kills the worker. Deadlines are loop
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import subprocess
 import time
 
@@ -40,6 +43,7 @@ from vmctl.protocol import (
     decode_reply,
     encode,
 )
+from vmctl.supervisor.forkserver import ForkServer, ForkServerError
 from vmctl.supervisor.outcome import (
     OK,
     Limits,
@@ -63,6 +67,8 @@ __all__ = [
     "WorkerStartError",
     "open_worker",
 ]
+
+logger = logging.getLogger(__name__)
 
 # The worker interrupts scripts itself at wall_ms and answers within
 # milliseconds; this grace only covers a native operation that cannot be
@@ -110,18 +116,34 @@ class _Run:
         self.finished.set()
 
 
-async def open_worker(spec: SpawnSpec) -> WorkerHandle:
+async def open_worker(spec: SpawnSpec, forkserver: ForkServer | None = None) -> WorkerHandle:
     """Start a worker and return its handle once the worker's Hello arrived.
 
     On any failure (no Hello within ``spec.handshake_timeout``, an exit before
     it, a refused Hello, noise) the process group is killed and reaped, and
     :class:`WorkerStartError` is raised. On cancellation the same cleanup
     happens and the cancellation propagates.
+
+    With a ``forkserver`` that serves ``spec``, the worker is forked from it.
+    That is only quicker: when the fork server cannot fork the worker, or is
+    gone by the time the start failed (the worker may have died with it), the
+    worker is spawned as without one.
     """
+    if forkserver is not None and forkserver.serves(spec):
+        try:
+            return await _open(spec, forkserver)
+        except (ForkServerError, WorkerStartError) as exc:
+            if isinstance(exc, WorkerStartError) and forkserver.alive:
+                raise  # the worker's own failure: a spawned one would fail alike
+            logger.warning("the worker was not forked (%s): spawning it", exc)
+    return await _open(spec, None)
+
+
+async def _open(spec: SpawnSpec, forkserver: ForkServer | None) -> WorkerHandle:
     handle = WorkerHandle()
     try:
         async with asyncio.timeout(spec.handshake_timeout):
-            await handle._process.start(spec)
+            await handle._process.start(spec, forkserver)
             await handle._ready.wait()  # set by the Hello, or once the worker is gone
     except TimeoutError:
         await handle._abort(f"no handshake within {spec.handshake_timeout:g} s")
