@@ -151,9 +151,7 @@ def test_workers_die_with_their_fork_server_and_later_ones_are_spawned(
     assert "the fork server (pid" in caplog.text and "workers are spawned without it" in caplog.text
 
 
-def test_closing_the_fork_server_kills_the_workers_it_still_has(
-    spec: SpawnSpec, run: Run
-) -> None:
+def test_closing_the_fork_server_kills_the_workers_it_still_has(spec: SpawnSpec, run: Run) -> None:
     async def main() -> tuple[int, str | None]:
         async with opened_forkserver() as server, opened_worker(spec, server) as handle:
             await server.aclose()

@@ -356,5 +356,3 @@ class _ServerProcess(asyncio.SubprocessProtocol):
 
     def process_exited(self) -> None:
         self._server._process_exited()
-
-
