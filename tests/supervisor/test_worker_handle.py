@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import psutil
 import pytest
+import uvloop
 
 from vmctl.protocol import ExecLimits, ExecRepl, RunFile, RunStartup
 from vmctl.supervisor.outcome import Limits, Outcome
@@ -404,3 +406,25 @@ def test_worker_works_under_uvloop(plugin: PluginSpec) -> None:
     ok, closed, reason = uvloop.run(main())
     assert (ok.status, closed.status, reason) == ("ok", "cancelled", "exited with code 0")
     assert time.monotonic() - started < 5
+
+
+def test_a_spawned_worker_inherits_only_its_pipes_under_uvloop(
+    plugin: PluginSpec, tmp_path: Path
+) -> None:
+    # The daemon runs on uvloop, whose subprocess_exec ignores close_fds.
+    spec = plugin("echo")
+    leaky = open(tmp_path / "held-by-the-daemon", "w")  # noqa: SIM115
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    async def worker_fds() -> list[int]:
+        handle = await open_worker(spec)
+        try:
+            return sorted(int(fd) for fd in os.listdir(f"/proc/{handle.pid}/fd"))
+        finally:
+            await handle.aclose()
+
+    try:
+        assert uvloop.run(asyncio.wait_for(worker_fds(), 30)) == [0, 1, 2]
+    finally:
+        leaky.close()
+        listener.close()

@@ -11,6 +11,7 @@ logging lock) stays held forever.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -88,8 +89,24 @@ def child_setup(mem_mb: int) -> Callable[[], None]:
         for which, value in limits:
             resource.setrlimit(which, (value, value))
         die()
+        _close_on_exec_above_stderr()
 
     return setup
+
+
+def _close_on_exec_above_stderr() -> None:
+    """A ``preexec_fn`` step: let the worker inherit its three pipes and nothing else.
+
+    uvloop's ``subprocess_exec`` ignores ``close_fds`` and would hand the worker the
+    daemon's descriptors (its listening socket, the SQLite files). Marking them
+    close-on-exec drops them at exec without closing uvloop's own pipe, which reports a
+    failed exec back to the parent.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
+                os.set_inheritable(fd, False)
 
 
 def die_with_parent() -> Callable[[], None]:
