@@ -10,16 +10,22 @@ Timestamps are RFC 3339 strings in UTC with millisecond precision, made by
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from typing import Any, Literal
 
 import msgspec
 
 
+def timestamp(epoch_seconds: float) -> str:
+    """A moment as ``2026-11-21T09:00:00.123Z``: RFC 3339, UTC, milliseconds."""
+    moment = datetime.datetime.fromtimestamp(epoch_seconds, datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def utc_now() -> str:
-    """Now as ``2026-11-21T09:00:00.123Z``."""
-    now = datetime.datetime.now(datetime.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    """Now, as :func:`timestamp` writes it."""
+    return timestamp(time.time())
 
 
 def new_id() -> str:

@@ -6,13 +6,19 @@ and writing it to the store.
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import msgspec
 
 from vmctl.supervisor.errors import ApiError
-from vmctl.supervisor.models import Event, Execution, ExecutionMetrics, ExecutionStatus, utc_now
+from vmctl.supervisor.models import (
+    Event,
+    Execution,
+    ExecutionMetrics,
+    ExecutionStatus,
+    timestamp,
+    utc_now,
+)
 from vmctl.supervisor.outcome import Outcome, OutcomeStatus
 
 _EXECUTION_STATUS: dict[OutcomeStatus, ExecutionStatus] = {
@@ -38,11 +44,6 @@ _ERROR_CODE: dict[OutcomeStatus, str] = {
 
 # Outcomes answered with an error status although the execution was recorded.
 _LIMIT_STATUSES = frozenset({"timeout", "output_limit", "event_limit", "memory_limit"})
-
-
-def iso_from_epoch(seconds: float) -> str:
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _error_of(outcome: Outcome) -> dict[str, Any] | None:
@@ -74,7 +75,7 @@ def finished_execution(running: Execution, outcome: Outcome) -> tuple[Execution,
         Event(
             execution_id=running.id,
             seq=seq,
-            ts=iso_from_epoch(recorded.ts),
+            ts=timestamp(recorded.ts),
             type=recorded.type,
             payload=recorded.payload,
         )
