@@ -58,6 +58,7 @@ from vmctl.protocol.forking import (
 from vmctl.supervisor.config import builtin_engines
 from vmctl.supervisor.forked import ForkedChild, close_all
 from vmctl.supervisor.spawn import SpawnSpec, die_with_parent, worker_env, worker_rlimits
+from vmctl.supervisor.waiting import wait_set
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +138,7 @@ class ForkServer:
 
     async def wait_ready(self, timeout: float = READY_TIMEOUT) -> bool:
         """Wait until it is ready (True) or gone (False); one not ready in time is killed."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._settled.wait()
-        except TimeoutError:
+        if not await wait_set(self._settled, timeout):
             self._break(f"it was not ready within {timeout:g} s")
         return self.alive
 
@@ -187,10 +185,10 @@ class ForkServer:
         self._lose("was closed")
         if self._transport is None:
             return
-        if not await self._wait_exited(CLOSE_WAIT):
+        if not await wait_set(self._exited, CLOSE_WAIT):
             logger.warning("fork server %d did not exit when closed: killing it", self.pid)
             self._kill()
-            await self._wait_exited(CLOSE_WAIT)
+            await wait_set(self._exited, CLOSE_WAIT)
         self._transport.close()
 
     def __repr__(self) -> str:
@@ -336,14 +334,6 @@ class ForkServer:
             self._loop.remove_reader(self._control.fileno())
             self._control.close()
             self._control = None
-
-    async def _wait_exited(self, timeout: float) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._exited.wait()
-        except TimeoutError:
-            return False
-        return True
 
 
 class _ServerProcess(asyncio.SubprocessProtocol):

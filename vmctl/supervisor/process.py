@@ -25,6 +25,7 @@ from vmctl.supervisor.forked import ForkedChild
 from vmctl.supervisor.forkserver import ForkServer
 from vmctl.supervisor.pipes import LineBuffer, StderrSink
 from vmctl.supervisor.spawn import SpawnSpec, child_setup, worker_env
+from vmctl.supervisor.waiting import wait_set
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,7 @@ class WorkerProcess:
 
     async def wait_gone(self, timeout: float | None = None) -> bool:
         """Wait until it is reaped and its pipes are closed; False if ``timeout`` passed first."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._gone.wait()
-        except TimeoutError:
-            return False
-        return True
+        return await wait_set(self._gone, timeout)
 
     async def close(self, goodbye: bytes) -> None:
         """The kill ladder: ask (``goodbye``, then stdin EOF), SIGTERM the group, SIGKILL it."""
@@ -144,7 +140,7 @@ class WorkerProcess:
         for sig, grace, reason in steps:
             if sig is not None:
                 self._signal(sig, reason)
-            if await self._wait_reaped(grace):
+            if await wait_set(self._reaped, grace):
                 await self._gone.wait()  # at most DRAIN_GRACE after the reap
                 return
         logger.warning("worker %d was not reaped %g s after SIGKILL", self.pid, KILL_WAIT)
@@ -227,14 +223,6 @@ class WorkerProcess:
             os.killpg(self.pid, sig)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-
-    async def _wait_reaped(self, timeout: float) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._reaped.wait()
-        except TimeoutError:
-            return False
-        return True
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
