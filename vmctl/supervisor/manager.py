@@ -22,7 +22,6 @@ import collections
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -34,8 +33,9 @@ from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.errors import ApiError, not_found
 from vmctl.supervisor.forkserver import ForkServer
 from vmctl.supervisor.models import Execution, Session, Settings, Template, new_id, utc_now
-from vmctl.supervisor.outcome import Limits, Metrics, Outcome, OutcomeStatus, RecordedEvent
+from vmctl.supervisor.outcome import Limits, Outcome, cancelled, crashed
 from vmctl.supervisor.paths import clean_relative_path, resolve_in_worktree
+from vmctl.supervisor.recorder import ExecutionRecorder
 from vmctl.supervisor.store import Store
 from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, WorkerStartError, open_worker
 
@@ -415,12 +415,12 @@ class SessionManager:
                 runtime=runtime,
             )
         echo = execution.input if execution.kind == "repl" else None
+        limits = _limits(settings, live.mem_mb)
         try:
             if live.retired or not live.handle.alive:
                 # Closed, or dead, while the row was written: the worker never sees it.
-                outcome = _never_started(live)
+                outcome = _never_started(live, limits, echo)
             else:
-                limits = _limits(settings, live.mem_mb)
                 outcome = await live.handle.execute(request, limits, echo=echo)
         except BaseException:
             # Cancelled from outside (daemon shutdown): never leave a running record.
@@ -459,18 +459,17 @@ def _runtime_options(template: Template, settings: Settings) -> RuntimeOptions:
     )
 
 
-def _never_started(live: LiveSession) -> Outcome:
+def _never_started(live: LiveSession, limits: Limits, echo: str | None) -> Outcome:
+    """The outcome of an execution whose worker was gone before it could be sent."""
+    recorder = ExecutionRecorder(limits)
+    if echo is not None:
+        recorder.record_echo(echo)
     if live.retired:
-        status: OutcomeStatus = "cancelled"
-        message = "Execution cancelled: the session was closed before it started"
+        recorder.end(cancelled("the session was closed before it started"))
     else:
-        status = "crashed"
-        message = f"Worker crashed: {live.handle.exit_reason or 'the worker process exited'}"
-    note = RecordedEvent(
-        type="system", payload={"level": "error", "message": message}, ts=time.time()
-    )
-    metrics = Metrics(wall_ms=0.0, cpu_ms=0.0, events=1, output_bytes=0)
-    return Outcome(status=status, events=[note], metrics=metrics, message=message)
+        exit_reason = live.handle.exit_reason or "exited"
+        recorder.end(crashed(exit_reason, live.handle.stderr_tail()))
+    return recorder.outcome(0.0, 0.0)
 
 
 def _cancelled(execution: Execution) -> Execution:
