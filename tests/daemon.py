@@ -99,6 +99,13 @@ class Daemon:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url + "/api/v1", timeout=30.0)
 
+    def close_open_sessions(self) -> None:
+        """Close every session not closed yet, so no worker outlives the test that made it."""
+        with self.client() as client:
+            for session in client.get("/sessions").json():
+                if session["status"] != "closed":
+                    client.post(f"/sessions/{session['id']}/close")
+
 
 @contextlib.contextmanager
 def running_daemon(

@@ -42,10 +42,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 def api(daemon: Daemon) -> Iterator[httpx.Client]:
     with daemon.client() as client:
         yield client
-        # Close what the test left open, so no worker outlives the test.
-        for session in client.get("/sessions").json():
-            if session["status"] != "closed":
-                client.post(f"/sessions/{session['id']}/close")
+    daemon.close_open_sessions()
 
 
 @pytest.fixture

@@ -27,11 +27,7 @@ def vmctl(daemon: Daemon) -> Iterator[Vmctl]:
         return invoke(["--server-url", daemon.url, *args], env, input)
 
     yield run
-    # Close what the test left open, so no worker outlives the test.
-    with daemon.client() as client:
-        for session in client.get("/sessions").json():
-            if session["status"] != "closed":
-                client.post(f"/sessions/{session['id']}/close")
+    daemon.close_open_sessions()
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ def vmctl(daemon: Daemon) -> Iterator[Vmctl]:
         return invoke(["--server-url", daemon.url, *args], {"VMCTL_HOME": str(daemon.home)}, input)
 
     yield run
-    for session in json.loads(run("--json", "session", "list", "--status", "ready").stdout):
-        run("session", "close", session["id"])
+    daemon.close_open_sessions()
 
 
 @pytest.fixture
