@@ -97,11 +97,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text: str = value.decode("latin-1")
-            if 0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text):
-                return text
+    """The client's X-Request-Id if it is 1 to 128 printable ASCII characters, else a new one."""
+    text = (_header(scope, b"x-request-id") or b"").decode("latin-1")
+    if 0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text):
+        return text
     return uuid.uuid4().hex
 
 
