@@ -13,12 +13,13 @@ from pathlib import Path
 import _quickjs
 import pytest
 
-from vmctl.worker import engine as engine_module
-from vmctl.worker.engine import (
+from vmctl.worker import capi
+from vmctl.worker.engine import Engine
+from vmctl.worker.engines import (
     AttachRefused,
     Completion,
-    Engine,
     Interrupted,
+    JsEngine,
     JsThrown,
     NeverSettled,
     OutOfMemory,
@@ -36,7 +37,7 @@ globalThis.__test_settle = (v) => Promise.resolve(v).then((value) => ({value}));
 """
 
 
-def prepared(engine: Engine | PlainEngine) -> Engine | PlainEngine:
+def prepared(engine: JsEngine) -> JsEngine:
     engine.bootstrap(INSPECTOR, "<test>")
     engine.use_inspector("__test_describe", "__test_exception", "__test_settle")
     return engine
@@ -62,7 +63,7 @@ def test_the_engine_attaches_on_this_machine(engine: Engine) -> None:
 
 
 def test_the_version_read_from_the_dist_info_is_the_installed_one() -> None:
-    assert importlib.metadata.version("quickjs-ng") == engine_module.ENGINE_VERSION
+    assert importlib.metadata.version("quickjs-ng") == capi.ENGINE_VERSION
 
 
 @pytest.mark.parametrize("versions", [(), ("0.17.0.2", "0.17.0.3")])
@@ -74,13 +75,13 @@ def test_a_dist_info_that_is_not_one_gives_an_unknown_version(
         dist_info.mkdir()
         (dist_info / "METADATA").write_text(f"Name: quickjs-ng\nVersion: {version}\n\n")
     monkeypatch.setattr(_quickjs, "__file__", str(tmp_path / "_quickjs.so"))
-    assert engine_module._installed_version() == "unknown"
+    assert capi._installed_version() == "unknown"
 
 
 def test_a_different_wheel_version_refuses_the_attach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine_module, "ENGINE_VERSION", "0.17.0.3")
+    monkeypatch.setattr(capi, "ENGINE_VERSION", "0.17.0.3")
     with pytest.raises(AttachRefused, match=re.escape("0.17.0.3 is not the pinned 0.17.0.2")):
         Engine(Worktree(str(tmp_path)))
 
@@ -88,7 +89,7 @@ def test_a_different_wheel_version_refuses_the_attach(
 def test_a_different_object_size_refuses_the_attach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine_module, "_CONTEXT_BASICSIZE", 88)
+    monkeypatch.setattr(capi, "_CONTEXT_BASICSIZE", 88)
     with pytest.raises(AttachRefused, match="expected 88"):
         Engine(Worktree(str(tmp_path)))
 
@@ -179,11 +180,19 @@ def test_a_thrown_null_without_the_heap_growing_is_a_throw(engine: Engine) -> No
         engine.eval_script("hog = null; throw null", "<t>")
 
 
-def test_memory_counters_elsewhere_refuse_the_attach(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("offset", "elsewhere", "reason"),
+    [
+        ("_RUNTIME_OFFSET", 24, "JS_GetRuntime(context) does not match"),
+        ("_THREAD_STATE_OFFSET", 32, "the thread-state slot"),
+        ("_MALLOC_SIZE_OFFSET", 0x28, "memory counters"),
+    ],
+)
+def test_a_pointer_elsewhere_refuses_the_attach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset: str, elsewhere: int, reason: str
 ) -> None:
-    monkeypatch.setattr(engine_module, "_MALLOC_SIZE_OFFSET", 0x28)
-    with pytest.raises(AttachRefused, match="memory counters"):
+    monkeypatch.setattr(capi, offset, elsewhere)
+    with pytest.raises(AttachRefused, match=re.escape(reason)):
         Engine(Worktree(str(tmp_path)))
 
 

@@ -1,13 +1,14 @@
 """The degraded engine: quickjs-ng's binding alone, for when :class:`Engine` cannot attach.
 
-Same interface as :class:`~vmctl.worker.engine.Engine`, fewer powers: no soft interrupt
-(the supervisor's kill at ``wall_ms`` plus grace is the only deadline, and a cancel waits
-for the script to end), no ES modules, and every script is named ``<input>``. Scripts run
-through a small JavaScript helper that evaluates them with indirect ``eval`` (global scope)
-and returns the inspector's JSON text tagged ``v`` (value), ``e`` (thrown) or ``p``
-(a promise still pending, kept for :meth:`PlainEngine._settle`). A strict script
-(``runtime.strict``) is a strict indirect eval, which keeps its top-level declarations to
-itself: they are not the globals they are with the attached engine.
+A :class:`~vmctl.worker.engines.JsEngine` like :class:`~vmctl.worker.engine.Engine`, with
+fewer powers: no soft interrupt (the supervisor's kill at ``wall_ms`` plus grace is the only
+deadline, and a cancel waits for the script to end), no ES modules, and every script is
+named ``<input>``. Scripts run through a small JavaScript helper that evaluates them with
+indirect ``eval`` (global scope) and returns the inspector's JSON text tagged ``v`` (value),
+``e`` (thrown) or ``p`` (a promise still pending, kept by the helper and asked for again
+once the jobs are drained). A strict script (``runtime.strict``) is a strict indirect eval,
+which keeps its top-level declarations to itself: they are not the globals they are with
+the attached engine.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any
 
 import _quickjs
 
-from vmctl.worker.engine import (
+from vmctl.worker.engines import (
     Completion,
     EngineError,
+    JsEngine,
     JsThrown,
     NeverSettled,
     OutOfMemory,
     Unsupported,
 )
+from vmctl.worker.heap import binding_error_is_out_of_memory
 from vmctl.worker.limits import Budget
 
 _HELPER = r"""
@@ -132,10 +135,10 @@ def _untag(tagged: str) -> str:
 
 
 def _error(text: str) -> EngineError:
-    # Without the runtime's counters (see engine._HeapWatch) a thrown null cannot be told
-    # from the null QuickJS throws when not even its out-of-memory error fits: it counts as
-    # out of memory here, so a degraded worker reports ``throw null`` as MEMORY_LIMIT.
     message, _, stack = text.partition("\n")
-    if message.startswith("InternalError: out of memory") or message == "null":
+    if binding_error_is_out_of_memory(message):
         return OutOfMemory()
     return JsThrown(json.dumps({"message": message, "stack": stack or None}))
+
+
+_: type[JsEngine] = PlainEngine  # mypy proves here that PlainEngine is a JsEngine

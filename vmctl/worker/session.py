@@ -48,12 +48,12 @@ from vmctl.protocol import (
 )
 from vmctl.worker import repl
 from vmctl.worker.channel import FrameWriter, Inbox, Job
-from vmctl.worker.engine import (
-    ENGINE_VERSION,
+from vmctl.worker.engine import ENGINE_VERSION, Engine
+from vmctl.worker.engines import (
     AttachRefused,
-    Engine,
     EngineError,
     Interrupted,
+    JsEngine,
     JsThrown,
     NeverSettled,
     OutOfMemory,
@@ -379,7 +379,7 @@ def prelude_source() -> str:
     return "".join(parts)
 
 
-def _open_engine(worktree: Worktree) -> Engine | PlainEngine:
+def _open_engine(worktree: Worktree) -> JsEngine:
     try:
         return Engine(worktree)
     except AttachRefused as exc:

@@ -1,0 +1,118 @@
+"""What an engine is to the session: the :class:`JsEngine` protocol and the errors it raises.
+
+Two engines provide it. :class:`~vmctl.worker.engine.Engine` is QuickJS attached through
+the wheel's C API (soft interrupts, ES modules, scripts named in stack traces);
+:class:`~vmctl.worker.plain.PlainEngine` is the binding alone, for when the attach is
+refused. The session opens one at start and uses nothing but what is declared here.
+
+The errors::
+
+    EngineError         a script did not complete normally
+     ├── JsThrown       it threw (the payload is the inspector's JSON text)
+     ├── Interrupted    the budget stopped it
+     ├── OutOfMemory    an allocation went past the memory limit
+     ├── NeverSettled   a promise it waits for can no longer settle
+     └── Unsupported    a degraded engine cannot do this
+    AttachRefused       the C API attach failed: the worker runs degraded
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from vmctl.worker.limits import Budget
+
+# What a script's completion value is: the value itself; a promise of ``{value}`` (an async
+# REPL snippet, see repl.py); or a value to adopt, passed through the inspector's settle
+# function into such a promise (a REPL snippet whose value may be a thenable).
+Completion = Literal["value", "promise", "adopt"]
+
+
+class JsEngine(Protocol):
+    """One QuickJS context for the life of the worker.
+
+    Every call comes from the thread that opened the engine; only ``budget.cancel()`` may
+    come from another. The evaluation methods raise :class:`EngineError` subclasses.
+    """
+
+    # The running request's budget; the session puts a fresh one in place for each request.
+    budget: Budget
+
+    @property
+    def soft_interrupt(self) -> bool:
+        """Whether the budget stops a running script (if not, only the supervisor's kill)."""
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why this engine runs without the attach, for the handshake; None when attached."""
+
+    def add_callable(self, name: str, fn: Callable[..., object]) -> None:
+        """Expose a Python function as a global; it must never raise (return errors as data)."""
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        """Cap the runtime's heap; an allocation past it fails as :class:`OutOfMemory`."""
+
+    def set_stack_limit(self, limit_bytes: int) -> None:
+        """Cap the JavaScript stack."""
+
+    def collect_garbage(self) -> None:
+        """Run a full collection (after an out-of-memory failure, to make room)."""
+
+    def bootstrap(self, source: str, filename: str) -> None:
+        """Evaluate trusted setup code (the prelude) and drop its value."""
+
+    def use_inspector(self, describe: str, exception: str, settle: str | None = None) -> None:
+        """Name the global functions that turn a value and a thrown value into JSON text,
+        and (optionally) the one that turns a completion into a promise of ``{value}``."""
+
+    def eval_script(
+        self, source: str, filename: str, *, strict: bool = False, completion: Completion = "value"
+    ) -> str:
+        """Evaluate a global script and run pending jobs; its value (see :data:`Completion`),
+        described by the inspector."""
+
+    def eval_module(self, name: str) -> str:
+        """Load, link and evaluate module ``name`` to its end; its (undefined) value, described."""
+
+    def set_global_json(self, name: str, text: str) -> None:
+        """``globalThis[name] = JSON.parse(text)``."""
+
+    def close(self) -> None:
+        """Release what the engine holds; nothing calls back into Python afterwards."""
+
+
+class EngineError(Exception):
+    """A script did not complete normally; the subclass says how."""
+
+
+class JsThrown(EngineError):
+    """The script threw; ``payload`` is the exception inspector's JSON text."""
+
+    def __init__(self, payload: str) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+
+class Interrupted(EngineError):
+    """The interrupt handler stopped the script; ``budget.tripped`` says why."""
+
+    def __init__(self, budget: Budget) -> None:
+        super().__init__(budget.tripped)
+        self.budget = budget
+
+
+class OutOfMemory(EngineError):
+    """An allocation went past the memory limit."""
+
+
+class NeverSettled(EngineError):
+    """A promise the request waits for is still pending and no job is left to settle it."""
+
+
+class Unsupported(EngineError):
+    """The engine runs degraded and cannot do this."""
+
+
+class AttachRefused(Exception):
+    """A layout check failed; the message is the degraded reason the handshake reports."""
