@@ -25,7 +25,7 @@ from vmctl.worker.engines import (
     OutOfMemory,
     Unsupported,
 )
-from vmctl.worker.limits import Budget
+from vmctl.worker.limits import Budget, RequestSlot, RunningRequest
 from vmctl.worker.plain import PlainEngine
 from vmctl.worker.worktree import Worktree
 
@@ -44,11 +44,20 @@ def prepared(engine: JsEngine) -> JsEngine:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    attached = Engine(Worktree(str(tmp_path)))
+def slot() -> RequestSlot:
+    return RequestSlot()
+
+
+@pytest.fixture
+def engine(tmp_path: Path, slot: RequestSlot) -> Iterator[Engine]:
+    attached = Engine(Worktree(str(tmp_path)), slot)
     prepared(attached)
     yield attached
     attached.close()
+
+
+def request(budget: Budget) -> RunningRequest:
+    return RunningRequest(1, budget, extensions=(".js", ".mjs"), modules=frozenset())
 
 
 def preview(described: str) -> str:
@@ -83,7 +92,7 @@ def test_a_different_wheel_version_refuses_the_attach(
 ) -> None:
     monkeypatch.setattr(capi, "ENGINE_VERSION", "0.17.0.3")
     with pytest.raises(AttachRefused, match=re.escape("0.17.0.3 is not the pinned 0.17.0.2")):
-        Engine(Worktree(str(tmp_path)))
+        Engine(Worktree(str(tmp_path)), RequestSlot())
 
 
 def test_a_different_object_size_refuses_the_attach(
@@ -91,40 +100,56 @@ def test_a_different_object_size_refuses_the_attach(
 ) -> None:
     monkeypatch.setattr(capi, "_CONTEXT_BASICSIZE", 88)
     with pytest.raises(AttachRefused, match="expected 88"):
-        Engine(Worktree(str(tmp_path)))
+        Engine(Worktree(str(tmp_path)), RequestSlot())
 
 
-def test_the_interrupt_stops_a_loop_and_the_context_survives(engine: Engine) -> None:
+def test_the_interrupt_stops_a_loop_and_the_context_survives(
+    engine: Engine, slot: RequestSlot
+) -> None:
     engine.eval_script("var kept = 'still here'", "<t>")
-    engine.budget = Budget(wall_ms=100)
     started = time.monotonic()
-    with pytest.raises(Interrupted) as caught:
+    with slot.hold(request(Budget(wall_ms=100))), pytest.raises(Interrupted) as caught:
         engine.eval_script("while (true) {}", "<t>")
     assert caught.value.budget.tripped == "wall_ms"
     assert time.monotonic() - started < 2.0
-    engine.budget = Budget()
     assert preview(engine.eval_script("kept", "<t>")) == "still here"
 
 
-def test_the_cpu_budget_counts_this_threads_cpu(engine: Engine) -> None:
-    engine.budget = Budget(cpu_ms=50)
-    with pytest.raises(Interrupted) as caught:
+def test_the_cpu_budget_counts_this_threads_cpu(engine: Engine, slot: RequestSlot) -> None:
+    with slot.hold(request(Budget(cpu_ms=50))), pytest.raises(Interrupted) as caught:
         engine.eval_script("for (;;) {}", "<t>")
     assert caught.value.budget.tripped == "cpu_ms"
     assert caught.value.budget.cpu_used_ms() >= 50
 
 
-def test_a_cancel_from_another_thread_interrupts(engine: Engine) -> None:
+def test_a_cancel_from_another_thread_interrupts(engine: Engine, slot: RequestSlot) -> None:
     budget = Budget(wall_ms=10_000)  # the bound if the cancel never arrived
-    engine.budget = budget
     canceller = threading.Timer(0.05, budget.cancel)
     canceller.start()
     try:
-        with pytest.raises(Interrupted) as caught:
+        with slot.hold(request(budget)), pytest.raises(Interrupted) as caught:
             engine.eval_script("for (;;) {}", "<t>")
     finally:
         canceller.join()
     assert caught.value.budget.tripped == "cancel"
+
+
+def test_imports_resolve_with_the_running_requests_extensions(
+    engine: Engine, slot: RequestSlot, tmp_path: Path
+) -> None:
+    (tmp_path / "dep.cjs").write_text("export const x = 7;\n")
+    for name in ("a.mjs", "b.mjs", "c.mjs"):
+        (tmp_path / name).write_text("import { x } from './dep';\nglobalThis.got = x;\n")
+    with slot.hold(RunningRequest(1, Budget(), (".cjs",), frozenset())):
+        engine.eval_module("a.mjs")
+    assert preview(engine.eval_script("got", "<t>")) == "7"
+    second = RunningRequest(2, Budget(), (".js",), frozenset())
+    with slot.hold(second), pytest.raises(JsThrown) as caught:
+        engine.eval_module("b.mjs")
+    assert "Cannot find module './dep'" in caught.value.payload
+    with pytest.raises(JsThrown) as caught:  # between requests there is nothing to resolve with
+        engine.eval_module("c.mjs")
+    assert "Cannot import './dep': no request is running" in caught.value.payload
 
 
 def test_out_of_memory_is_reported_and_the_context_survives(engine: Engine) -> None:
@@ -193,7 +218,7 @@ def test_a_pointer_elsewhere_refuses_the_attach(
 ) -> None:
     monkeypatch.setattr(capi, offset, elsewhere)
     with pytest.raises(AttachRefused, match=re.escape(reason)):
-        Engine(Worktree(str(tmp_path)))
+        Engine(Worktree(str(tmp_path)), RequestSlot())
 
 
 def test_scripts_are_named_in_stack_traces(engine: Engine) -> None:
@@ -206,7 +231,7 @@ def test_scripts_are_named_in_stack_traces(engine: Engine) -> None:
 
 @pytest.mark.parametrize("completion", ["promise", "adopt"])
 def test_promise_completions_settle_under_the_budget(
-    engine: Engine, completion: Completion
+    engine: Engine, slot: RequestSlot, completion: Completion
 ) -> None:
     source = {"promise": "(async () => ({value: await 6 * 7}))()", "adopt": "Promise.resolve(42)"}[
         completion
@@ -216,8 +241,7 @@ def test_promise_completions_settle_under_the_budget(
         engine.eval_script("Promise.reject(new Error('no'))", "<t>", completion="adopt")
     with pytest.raises(NeverSettled):
         engine.eval_script("new Promise(() => {})", "<t>", completion="adopt")
-    engine.budget = Budget(wall_ms=100)
-    with pytest.raises(Interrupted):
+    with slot.hold(request(Budget(wall_ms=100))), pytest.raises(Interrupted):
         engine.eval_script("(async () => { for (;;) await null })()", "<t>", completion="adopt")
 
 

@@ -477,6 +477,18 @@ def test_fs_module_reads_inside_the_worktree_only(worker: WorkerProcess, worktre
     assert exception.message == "Error: ENOENT: no such file or directory, open 'no.txt'"
 
 
+def test_runtime_settings_hold_for_their_own_request_only(
+    worker: WorkerProcess, worktree: Path
+) -> None:
+    (worktree / "dep.cjs").write_text("export default 'dep';\n")
+    (worktree / "main.mjs").write_text("import dep from './dep';\n")
+    assert value_of(worker.repl("typeof require('fs')", modules=("fs",))).preview == "object"
+    assert exception_of(worker.repl("require('fs')")).message == "Error: Cannot find module 'fs'"
+    assert kinds(worker.run_file("main.mjs", runtime={"extensions": (".cjs",)}))[-1] == "Ok"
+    missing = exception_of(worker.run_file("main.mjs")).message
+    assert missing == "ReferenceError: Cannot find module './dep' imported from main.mjs"
+
+
 def test_worker_starts_in_a_fresh_worktree_for_each_test(worktree: Path) -> None:
     # Two workers side by side do not share state.
     with open_worker(worktree) as first, open_worker(worktree) as second:

@@ -2,6 +2,7 @@
 
 from vmctl.protocol.frames import (
     MAX_LINE_BYTES,
+    MODULE_CATALOG,
     PROTOCOL_VERSION,
     Cancel,
     Console,
@@ -29,9 +30,11 @@ from vmctl.protocol.frames import (
     decode_request,
     encode,
 )
+from vmctl.protocol.paths import InvalidWorktreePath, clean_path
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "MODULE_CATALOG",
     "PROTOCOL_VERSION",
     "Cancel",
     "Console",
@@ -42,6 +45,7 @@ __all__ = [
     "ExecRepl",
     "Frame",
     "Hello",
+    "InvalidWorktreePath",
     "JsException",
     "Ok",
     "Ping",
@@ -55,6 +59,7 @@ __all__ = [
     "Shutdown",
     "System",
     "Value",
+    "clean_path",
     "decode_reply",
     "decode_request",
     "encode",

@@ -52,6 +52,14 @@ class ExecLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mem_mb: int
 
 
+# The host modules a template may enable for ``require(name)`` (``RuntimeOptions.modules``),
+# and what each gives JavaScript. The supervisor refuses any other name; the worker enables
+# no other.
+MODULE_CATALOG: dict[str, str] = {
+    "fs": "read-only access to files inside the session's worktree",
+}
+
+
 class RuntimeOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How scripts are evaluated (the template's ``runtime`` and ``resolver``)."""
 

@@ -13,11 +13,13 @@ program with two threads:
   cancelled); it queues requests in the :class:`~vmctl.worker.channel.Inbox`. ``Shutdown``
   or end of input closes the inbox, which cancels the running request.
 - **The main thread** runs the JavaScript: it takes requests from the inbox one at a time and
-  runs each through :class:`~vmctl.worker.session.Session`, which ends every request with
+  runs each through :class:`~vmctl.worker.session.JsSession`, which ends every request with
   exactly one terminal frame. QuickJS's interrupt handler runs on this thread and stops the
-  script when the budget's cancel flag is set or its wall or CPU deadline has passed. Right
-  after the handshake, before its first request, this thread loads what only requests need
-  (``Session.warm_up``), so the supervisor is not kept waiting for it.
+  script when the running request's budget has its cancel flag set or its wall or CPU
+  deadline passed (it finds that request in the session's
+  :class:`~vmctl.worker.limits.RequestSlot`). Right after the handshake, before its first
+  request, this thread loads what only requests need (``JsSession.warm_up``), so the
+  supervisor is not kept waiting for it.
 
 When the inbox is closed and drained (requests still waiting are answered ``CANCELLED``),
 the worker exits with status 0. It exits with status 1 if the frame pipe breaks, and with
@@ -37,7 +39,7 @@ import traceback
 sys.modules.setdefault("typing_extensions", None)  # type: ignore[arg-type]
 
 from vmctl.worker.channel import FrameWriter, Inbox, read_requests  # noqa: E402
-from vmctl.worker.session import Session  # noqa: E402
+from vmctl.worker.session import JsSession  # noqa: E402
 
 
 def _claim_stdout() -> int:
@@ -51,7 +53,7 @@ def _claim_stdout() -> int:
 def main() -> int:
     writer = FrameWriter(_claim_stdout())
     try:
-        session = Session(os.getcwd(), writer)
+        session = JsSession(os.getcwd(), writer)
     except Exception:
         print("vmctl worker: cannot start the session", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)

@@ -6,19 +6,25 @@ has no module loader. Its shared library exports the QuickJS-NG C API, so :class
 attaches to the context's runtime through :mod:`vmctl.worker.capi` (the one file that knows
 the binding's layout) and installs:
 
-- an interrupt handler that stops the script once its :class:`~vmctl.worker.limits.Budget`
-  is spent (wall clock, CPU time of the JavaScript thread, or a cancel from another thread);
-- a module normalizer and loader that resolve ``import`` through a :class:`ModuleResolver`;
+- an interrupt handler that stops the script once the running request's
+  :class:`~vmctl.worker.limits.Budget` is spent (wall clock, CPU time of the JavaScript
+  thread, or a cancel from another thread);
+- a module normalizer and loader that resolve ``import`` through a :class:`ModuleResolver`,
+  with the running request's resolver extensions;
 - evaluation through ``JS_Eval`` with a real filename, so stack frames name ``<repl:3>`` or
   ``src/a.js``.
+
+C callbacks cannot be handed the request, so they read it from the session's
+:class:`~vmctl.worker.limits.RequestSlot`, which holds it while it runs and is empty
+between requests (then nothing interrupts and nothing can be imported).
 
 The attach fails closed: when a layout check fails the constructor raises
 :class:`~vmctl.worker.engines.AttachRefused` and the worker falls back to
 :class:`~vmctl.worker.plain.PlainEngine` (the binding alone: no soft interrupt). Whether a
 thrown value means out of memory is :mod:`vmctl.worker.heap`'s call.
 
-Every JavaScript call happens on the thread that created the engine; only
-``engine.budget.cancel()`` may be called from another thread.
+Every JavaScript call happens on the thread that created the engine; only the running
+request's ``budget.cancel()`` may be called from another thread.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ from vmctl.worker.engines import (
     Unsupported,
 )
 from vmctl.worker.heap import HeapWatch
-from vmctl.worker.limits import Budget
+from vmctl.worker.limits import Budget, RequestSlot
 
 # The names importers have always taken from here, wherever they are defined now.
 __all__ = [
@@ -86,8 +92,9 @@ class ImportRefused(Exception):
 
 
 class ModuleResolver(Protocol):
-    def resolve(self, base: str, specifier: str) -> str:
-        """The canonical module name of ``specifier`` imported from module or script ``base``."""
+    def resolve(self, base: str, specifier: str, extensions: tuple[str, ...]) -> str:
+        """The canonical module name of ``specifier`` imported from module or script ``base``,
+        trying ``extensions`` in order when no file is named as written."""
 
     def load(self, name: str) -> tuple[str, str]:
         """The source text and ``import.meta.url`` of a canonical module name."""
@@ -102,14 +109,14 @@ class Engine:
     soft_interrupt = True
     degraded_reason: str | None = None
 
-    def __init__(self, resolver: ModuleResolver) -> None:
+    def __init__(self, resolver: ModuleResolver, slot: RequestSlot) -> None:
         self._context = _quickjs.Context()
         attachment = attach(self._context)
         self._api, self._rt, self._ctx = attachment.api, attachment.rt, attachment.ctx
         self._run = attachment.run  # every C call that may run JavaScript goes through it
         self._heap = HeapWatch(attachment, self._context.gc)
         self._resolver = resolver
-        self.budget = Budget()
+        self._slot = slot  # the running request, read by the callbacks below
         self._inspector: list[JSValue] = []  # describe, exception[, settle]
         # ctypes frees a callback's trampoline with its Python object: keep them as long as
         # the context. Each is tiny, since an exception inside one is printed and swallowed.
@@ -122,7 +129,8 @@ class Engine:
     def _interrupt(self, rt: int | None, opaque: int | None) -> int:
         """JSInterruptHandler: non-zero stops the script."""
         self._heap.sample()
-        return 1 if self.budget.expired() else 0
+        request = self._slot.current
+        return 1 if request is not None and request.budget.expired() else 0
 
     # -- the binding's own knobs --
 
@@ -226,8 +234,8 @@ class Engine:
     def _error(self, thrown: JSValue) -> EngineError:
         """Classify a thrown value (consumed): interrupt, out of memory, or a plain throw."""
         try:
-            if self.budget.tripped is not None:
-                return Interrupted(self.budget)
+            if (budget := self._spent_budget()) is not None:
+                return Interrupted(budget)
             if self._heap.is_out_of_memory(thrown.tag, partial(self._error_text, thrown)):
                 return OutOfMemory()
             return JsThrown(self._describe_thrown(thrown))
@@ -272,8 +280,16 @@ class Engine:
         finally:
             self._free(result)
         if text is None:  # converting a string fails only when memory or time ran out
-            raise Interrupted(self.budget) if self.budget.tripped else OutOfMemory()
+            budget = self._spent_budget()
+            raise Interrupted(budget) if budget is not None else OutOfMemory()
         return text
+
+    def _spent_budget(self) -> Budget | None:
+        """The running request's budget if it has stopped the script; else None."""
+        request = self._slot.current
+        if request is None or request.budget.tripped is None:
+            return None
+        return request.budget
 
     def _text_or_none(self, value: JSValue) -> str | None:
         """``String(value)``, or None (the error dropped) when that throws."""
@@ -348,7 +364,10 @@ class Engine:
     ) -> int | None:
         """JSModuleNormalizeFunc: a js_malloc'd canonical name, or NULL with an error thrown."""
         try:
-            canonical = self._resolver.resolve(_decode(base), _decode(name))
+            request = self._slot.current
+            if request is None:
+                raise ImportRefused(f"Cannot import '{_decode(name)}': no request is running")
+            canonical = self._resolver.resolve(_decode(base), _decode(name), request.extensions)
             result: int | None = self._api.strdup(ctx, canonical.encode())
             return result
         except ImportRefused as exc:

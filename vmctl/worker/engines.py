@@ -3,7 +3,9 @@
 Two engines provide it. :class:`~vmctl.worker.engine.Engine` is QuickJS attached through
 the wheel's C API (soft interrupts, ES modules, scripts named in stack traces);
 :class:`~vmctl.worker.plain.PlainEngine` is the binding alone, for when the attach is
-refused. The session opens one at start and uses nothing but what is declared here.
+refused. The session opens one at start and uses nothing but what is declared here. What
+request is running (its budget, its resolver extensions) the attached engine reads from the
+session's :class:`~vmctl.worker.limits.RequestSlot`, given to it when it is opened.
 
 The errors::
 
@@ -32,12 +34,10 @@ Completion = Literal["value", "promise", "adopt"]
 class JsEngine(Protocol):
     """One QuickJS context for the life of the worker.
 
-    Every call comes from the thread that opened the engine; only ``budget.cancel()`` may
-    come from another. The evaluation methods raise :class:`EngineError` subclasses.
+    Every call comes from the thread that opened the engine (only the running request's
+    ``budget.cancel()`` may come from another). The evaluation methods raise
+    :class:`EngineError` subclasses.
     """
-
-    # The running request's budget; the session puts a fresh one in place for each request.
-    budget: Budget
 
     @property
     def soft_interrupt(self) -> bool:

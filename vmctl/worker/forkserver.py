@@ -35,7 +35,6 @@ from vmctl.worker.__main__ import main as worker_main
 
 # isort: split
 import contextlib
-import ctypes
 import gc
 import os
 import resource
@@ -49,6 +48,7 @@ from typing import NoReturn
 import tree_sitter  # noqa: F401  (imported for the workers: their REPL parser needs it)
 import tree_sitter_javascript  # noqa: F401
 
+from vmctl.lifeline import die_with_parent
 from vmctl.protocol import ProtocolError
 from vmctl.protocol.forking import (
     FDS_PER_FORK,
@@ -63,8 +63,6 @@ from vmctl.protocol.forking import (
     encode_record,
 )
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
 # The child closes every fd above 2 (close_range: one system call whatever the bound).
 _MAX_FD = 1 << 20
 # Exit status of a child that could not become a worker (the reason is on its stderr).
@@ -201,11 +199,7 @@ def _set_up(request: Fork, fds: list[int], control: socket.socket, server: int) 
     already be the pid of whoever adopted us.
     """
     os.setsid()  # its own session and process group: killpg reaches all of it
-    if _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        os._exit(CHILD_SETUP_FAILED)
-    # The server may have died between fork and prctl: no signal will ever come.
-    if os.getppid() != server:
-        os._exit(1)
+    die_with_parent(server)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)  # inheritable, as a spawned process's stdio is
     control.detach()  # its fd is closed below; the object must not close a reused number

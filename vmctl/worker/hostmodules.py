@@ -1,11 +1,13 @@
 """Host modules for ``require(name)``: today only ``fs``, read-only, inside the worktree.
 
-JavaScript sees a global ``require``; it works for the names the request's
-``runtime.modules`` enables and throws ``Error: Cannot find module 'x'`` for any other.
-The Python side is one callable, :class:`HostModules`, that takes an operation name and its
-arguments as JSON text and answers ``{"ok": value}`` or ``{"error", "code"}`` as JSON text:
-JSON keeps values intact across the binding, and a callable must never raise (the binding
-would leave the Python error set).
+JavaScript sees a global ``require``; it works for the names of the protocol's
+:data:`~vmctl.protocol.MODULE_CATALOG` that the request's ``runtime.modules`` enables, and
+throws ``Error: Cannot find module 'x'`` for any other. The Python side is one method,
+:meth:`HostModules.call`, that takes the enabled names, an operation name and its arguments as
+JSON text and answers ``{"ok": value}`` or ``{"error", "code"}`` as JSON text: JSON keeps
+values intact across the binding, and a callable must never raise (the binding would leave
+the Python error set). The session exposes it to JavaScript as ``__vmctl_host_modules``,
+passing the running request's ``modules``.
 
 ``fs.readFileSync`` returns a string (there is no ``Buffer``): UTF-8 text unless an
 encoding such as ``base64``, ``hex`` or ``latin1`` is given.
@@ -22,9 +24,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from vmctl.protocol import MODULE_CATALOG
 from vmctl.worker.worktree import PathRefused, Worktree
-
-CATALOG = frozenset({"fs"})
 
 # Larger files are refused rather than copied into the worker's memory and the JS heap.
 MAX_READ_BYTES = 64 * 1024 * 1024
@@ -75,33 +76,28 @@ class _HostError(Exception):
 
 
 class HostModules:
-    """The ``__vmctl_host_modules(op, argsJson)`` callable."""
+    """What ``__vmctl_host_modules(op, argsJson)`` does, over the session's worktree."""
 
     def __init__(self, worktree: Worktree) -> None:
         self._worktree = worktree
-        self.enabled: frozenset[str] = frozenset()  # set by each request (runtime.modules)
-        self._operations: dict[str, Callable[..., Any]] = {
-            "require": self._require,
+        self._file_operations: dict[str, Callable[..., Any]] = {
             "fs.readFileSync": self._read_file,
             "fs.existsSync": self._exists,
             "fs.readdirSync": self._read_dir,
         }
 
-    def __call__(self, op: object, args_json: object) -> str:
+    def call(self, enabled: frozenset[str], op: object, args_json: object) -> str:
+        """Run operation ``op``; ``enabled`` is the request's ``runtime.modules``. Never raises."""
         try:
-            operation = self._operations[str(op)]
-            return json.dumps({"ok": operation(*json.loads(str(args_json)))})
+            args = json.loads(str(args_json))
+            if op == "require":
+                return json.dumps({"ok": _require(enabled, *args)})
+            return json.dumps({"ok": self._file_operations[str(op)](*args)})
         except _HostError as exc:
             return json.dumps({"error": str(exc), "code": exc.code})
         except Exception:
             traceback.print_exc(file=sys.stderr)
             return json.dumps({"error": f"internal error in host operation {op}"})
-
-    def _require(self, name: object = None) -> str:
-        module = str(name).removeprefix("node:")
-        if module not in CATALOG or module not in self.enabled:
-            raise _HostError("MODULE_NOT_FOUND", f"Cannot find module '{name}'")
-        return module
 
     def _read_file(self, path: object = None, options: object = None) -> str:
         real = self._path(path, "open")
@@ -139,6 +135,13 @@ class HostModules:
             raise _HostError(
                 "EACCES", f"EACCES: path leaves the worktree, {syscall} '{path}'"
             ) from exc
+
+
+def _require(enabled: frozenset[str], name: object = None) -> str:
+    module = str(name).removeprefix("node:")
+    if module not in MODULE_CATALOG or module not in enabled:
+        raise _HostError("MODULE_NOT_FOUND", f"Cannot find module '{name}'")
+    return module
 
 
 def _decode(data: bytes, encoding: object) -> str:

@@ -1,9 +1,18 @@
-"""The budget of one request: what the engine's interrupt handler checks."""
+"""What one request runs under: its budget, its settings, and the slot that holds it.
+
+:class:`RunningRequest` is created by the session for each request and handed down as an
+argument. The callbacks that JavaScript or QuickJS call cannot be handed it (the interrupt
+handler, the module normalizer, the console and ``require`` callables), so while the request
+runs it also sits in the session's one :class:`RequestSlot`, where they read it.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 Reason = Literal["cancel", "wall_ms", "cpu_ms"]
@@ -47,3 +56,40 @@ class Budget:
         if time.thread_time() >= self._cpu_deadline:
             return "cpu_ms"
         return None
+
+
+@dataclass(frozen=True)
+class RunningRequest:
+    """One request as the JavaScript thread runs it: its id, budget and template settings."""
+
+    id: int
+    budget: Budget
+    # The resolver's extensions (``runtime.extensions``), tried in order on an import.
+    extensions: tuple[str, ...]
+    # The host modules ``require(name)`` may return (``runtime.modules``).
+    modules: frozenset[str]
+
+
+class RequestSlot:
+    """The request that is running, for the callbacks that cannot be handed it.
+
+    The session owns it and fills it with :meth:`hold` for exactly one request at a time;
+    everything runs on the JavaScript thread, so it needs no lock. A cancel from the reader
+    thread never comes through here: it goes to the budget through the inbox.
+    """
+
+    def __init__(self) -> None:
+        self.current: RunningRequest | None = None
+
+    @contextmanager
+    def hold(self, request: RunningRequest) -> Iterator[None]:
+        """Make ``request`` the current one until the block ends, however it ends."""
+        if self.current is not None:
+            raise RuntimeError(
+                f"request {request.id} cannot start while request {self.current.id} runs"
+            )
+        self.current = request
+        try:
+            yield
+        finally:
+            self.current = None

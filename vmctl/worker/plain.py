@@ -29,7 +29,6 @@ from vmctl.worker.engines import (
     Unsupported,
 )
 from vmctl.worker.heap import binding_error_is_out_of_memory
-from vmctl.worker.limits import Budget
 
 _HELPER = r"""
 (function (describe, exception, adopt) {
@@ -69,7 +68,6 @@ class PlainEngine:
     def __init__(self, degraded_reason: str) -> None:
         self.degraded_reason: str | None = degraded_reason
         self._context = _quickjs.Context()
-        self.budget = Budget()  # kept for the interface; nothing interrupts the script
         self._step: Any = None
 
     def add_callable(self, name: str, fn: Callable[..., object]) -> None:

@@ -1,9 +1,15 @@
 """One JavaScript session: the engine, its worktree, and what each request does in it.
 
-:meth:`Session.handle` runs one request on the JavaScript thread and always ends it with
+:meth:`JsSession.handle` runs one request on the JavaScript thread and always ends it with
 exactly one terminal frame. Engine errors become coded :class:`Error` frames in
 :func:`_failure` (the one place that maps them); any other exception becomes ``INTERNAL``
 with its traceback on stderr. Global state persists across requests: one context per worker.
+
+What a request runs under (id, budget, resolver extensions, host modules) is one
+:class:`~vmctl.worker.limits.RunningRequest`, made in ``handle`` and passed down as an
+argument. For exactly its duration it also sits in the session's one
+:class:`~vmctl.worker.limits.RequestSlot`, for the callbacks that cannot be passed it: the
+engine's interrupt handler and module normalizer, the console and ``require`` callables.
 
 A REPL snippet goes through :func:`repl.compile_snippet`. Every other script (a library, a
 startup file, a file run that is not a module) goes through :func:`repl.compile_script` and
@@ -35,7 +41,6 @@ from vmctl.protocol import (
     Console,
     Error,
     ErrorCode,
-    ExecLimits,
     ExecRepl,
     Frame,
     Hello,
@@ -43,7 +48,6 @@ from vmctl.protocol import (
     Ok,
     RunFile,
     RunStartup,
-    RuntimeOptions,
     Value,
 )
 from vmctl.worker import repl
@@ -59,7 +63,7 @@ from vmctl.worker.engines import (
     OutOfMemory,
 )
 from vmctl.worker.hostmodules import REQUIRE_SOURCE, HostModules
-from vmctl.worker.limits import Budget
+from vmctl.worker.limits import Budget, RequestSlot, RunningRequest
 from vmctl.worker.plain import PlainEngine
 from vmctl.worker.worktree import PathRefused, Worktree
 
@@ -121,7 +125,7 @@ def _well_formed(value: Any) -> Any:
     return value
 
 
-class StartupFailed(Exception):
+class StartupError(Exception):
     """A library or startup file of a RunStartup request failed; the message names it."""
 
     def __init__(self, code: ErrorCode, message: str, limit: str | None = None) -> None:
@@ -130,16 +134,16 @@ class StartupFailed(Exception):
         self.limit = limit
 
 
-class Session:
+class JsSession:
     """The worker's one context and the requests that run in it, one at a time."""
 
     def __init__(self, root: str, writer: FrameWriter) -> None:
         self._writer = writer
         self._worktree = Worktree(root)
         self._modules = HostModules(self._worktree)
-        self._engine = _open_engine(self._worktree)
-        self._request_id: int | None = None
-        self._mem_mb: int | None = None
+        self._slot = RequestSlot()  # the running request, for the callbacks
+        self._engine = _open_engine(self._worktree, self._slot)
+        self._mem_mb: int | None = None  # the engine's heap limit, as the last request set it
         self._repl_count = 0
         self._libraries: set[str] = set()
         self._bootstrap()
@@ -148,7 +152,7 @@ class Session:
         engine = self._engine
         engine.set_stack_limit(STACK_BYTES)
         engine.add_callable("__vmctl_host_console", self._console)
-        engine.add_callable("__vmctl_host_modules", self._modules)
+        engine.add_callable("__vmctl_host_modules", self._host_modules)
         engine.bootstrap(prelude_source(), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
@@ -177,39 +181,43 @@ class Session:
     def handle(self, job: Job, inbox: Inbox) -> None:
         """Run ``job`` and write its events and exactly one terminal frame."""
         budget = Budget(job.limits.wall_ms, job.limits.cpu_ms)
-        if not inbox.begin(job.id, budget):
+        if not inbox.begin(job.id, budget):  # from here a Cancel reaches ``budget``
             reason = "The worker is exiting" if inbox.closed else "Cancelled before it started"
             self._writer.write(Error(id=job.id, code="CANCELLED", message=reason))
             return
-        self._request_id, self._engine.budget = job.id, budget
+        runtime = job.runtime
+        request = RunningRequest(job.id, budget, runtime.extensions, frozenset(runtime.modules))
         try:
-            self._apply(job.limits, job.runtime)
-            self._run(job)
-            terminal: Frame = Ok(id=job.id, cpu_ms=budget.cpu_used_ms())
-        except Exception as exc:
-            terminal = self._fail(job, exc, budget)
+            with self._slot.hold(request):
+                terminal = self._answer(job, request)
         finally:
-            self._request_id, self._engine.budget = None, Budget()
             inbox.end()
         self._writer.write(terminal)
 
-    def _apply(self, limits: ExecLimits, runtime: RuntimeOptions) -> None:
-        if limits.mem_mb != self._mem_mb:
-            self._engine.set_memory_limit(limits.mem_mb * 1024 * 1024)
-            self._mem_mb = limits.mem_mb
-        self._worktree.extensions = runtime.extensions
-        self._modules.enabled = frozenset(runtime.modules)
+    def _answer(self, job: Job, request: RunningRequest) -> Frame:
+        """Run ``job``; its terminal frame (a failure's events are written first)."""
+        try:
+            self._set_memory_limit(job.limits.mem_mb)
+            self._run(job, request)
+            return Ok(id=request.id, cpu_ms=request.budget.cpu_used_ms())
+        except Exception as exc:
+            return self._fail(request, exc)
 
-    def _run(self, job: Job) -> None:
+    def _set_memory_limit(self, mem_mb: int) -> None:
+        if mem_mb != self._mem_mb:
+            self._engine.set_memory_limit(mem_mb * 1024 * 1024)
+            self._mem_mb = mem_mb
+
+    def _run(self, job: Job, request: RunningRequest) -> None:
         match job:
             case ExecRepl():
-                self._exec_repl(job)
+                self._exec_repl(job, request)
             case RunFile():
-                self._run_file(job)
+                self._run_file(job, request)
             case RunStartup():
-                self._run_startup(job)
+                self._run_startup(job, request)
 
-    def _exec_repl(self, job: ExecRepl) -> None:
+    def _exec_repl(self, job: ExecRepl, request: RunningRequest) -> None:
         self._repl_count += 1
         snippet = repl.compile_snippet(job.code)
         # A snippet whose value is a promise reports what it settles to (see repl.py).
@@ -219,9 +227,9 @@ class Session:
             strict=job.runtime.strict,
             completion="promise" if snippet.is_async else "adopt",
         )
-        self._send_value(described)
+        self._send_value(request, described)
 
-    def _run_file(self, job: RunFile) -> None:
+    def _run_file(self, job: RunFile, request: RunningRequest) -> None:
         name = self._worktree.locate(job.path)
         self._engine.set_global_json("__ARGS__", msgspec.json.encode(job.args).decode())
         self._engine.set_global_json("__ENV__", msgspec.json.encode(job.env).decode())
@@ -229,24 +237,23 @@ class Session:
             described = self._engine.eval_module(name)
         else:
             described = self._eval_file(name, job.runtime.strict)
-        self._send_value(described)
+        self._send_value(request, described)
 
-    def _run_startup(self, job: RunStartup) -> None:
+    def _run_startup(self, job: RunStartup, request: RunningRequest) -> None:
         for path in job.libraries:
             if path not in self._libraries:  # once per worker start
-                self._startup_step(f"library {path}", partial(self._eval_library, path))
+                self._startup_step(request, f"library {path}", partial(self._eval_library, path))
                 self._libraries.add(path)
         for path in job.files:
-            self._startup_step(
-                f"startup file {path}", partial(self._eval_startup, path, job.runtime.strict)
-            )
+            step = partial(self._eval_startup, path, job.runtime.strict)
+            self._startup_step(request, f"startup file {path}", step)
 
     def _eval_library(self, path: str) -> None:
         try:
             with open(path, encoding="utf-8", errors="replace") as file:
                 source = file.read()
         except OSError as exc:
-            raise StartupFailed(
+            raise StartupError(
                 "STARTUP_FAILED", f"library {path} cannot be read: {exc.strerror}"
             ) from exc
         self._engine.eval_script(repl.compile_script(source), path)
@@ -259,75 +266,80 @@ class Session:
         source = repl.compile_script(self._worktree.read_text(name))
         return self._engine.eval_script(source, name, strict=strict)
 
-    def _startup_step(self, what: str, step: Callable[[], None]) -> None:
+    def _startup_step(self, request: RunningRequest, what: str, step: Callable[[], None]) -> None:
         """Run one library or startup file; a failure names it (any JsException goes first)."""
         try:
             step()
         except PathRefused as exc:
             code: ErrorCode = "INVALID_PATH" if exc.code == "INVALID_PATH" else "STARTUP_FAILED"
-            raise StartupFailed(code, f"{what}: {exc.message}") from exc
+            raise StartupError(code, f"{what}: {exc.message}") from exc
         except EngineError as exc:
-            failure = _failure(exc, self._request_id or 0, self._mem_mb)
+            failure = _failure(exc, request.id, self._mem_mb)
             for event in failure.events:
                 self._writer.write(event)
-            raise StartupFailed(
+            raise StartupError(
                 "STARTUP_FAILED", f"{what} failed: {failure.message}", failure.limit
             ) from exc
 
     # -- frames --
 
-    def _send_value(self, described: str) -> None:
+    def _send_value(self, request: RunningRequest, described: str) -> None:
         value = _decode_payload(described, _Described)
         self._writer.write(
-            Value(
-                id=self._request_id or 0,
-                value_type=value.type,
-                preview=value.preview,
-                json=value.json,
-            )
+            Value(id=request.id, value_type=value.type, preview=value.preview, json=value.json)
         )
+
+    def _fail(self, request: RunningRequest, exc: Exception) -> Error:
+        """Write the failure's events and return its terminal frame."""
+        if isinstance(exc, EngineError):
+            failure = _failure(exc, request.id, self._mem_mb)
+            if isinstance(exc, OutOfMemory):
+                self._engine.collect_garbage()  # so the next request starts with room
+        elif isinstance(exc, PathRefused):
+            failure = _Failure(exc.code, exc.message)
+        elif isinstance(exc, StartupError):
+            failure = _Failure(exc.code, str(exc), exc.limit)
+        else:
+            print(f"vmctl worker: request {request.id} failed unexpectedly", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            failure = _Failure("INTERNAL", f"internal error in the worker: {exc!r}")
+        for event in failure.events:
+            self._writer.write(event)
+        return Error(
+            id=request.id,
+            code=failure.code,
+            message=failure.message,
+            cpu_ms=request.budget.cpu_used_ms(),
+            limit=failure.limit,
+        )
+
+    # -- the host callables: JavaScript calls them, so they read the request from the slot --
 
     def _console(self, level: object, text: object) -> None:
         """``__vmctl_host_console``: one Console frame per call, written at once."""
+        request = self._slot.current
         try:
-            if self._request_id is None:
+            if request is None:
                 print(f"console.{level} outside a request: {text}", file=sys.stderr)
                 return
             level_name = level if isinstance(level, str) and level in _LEVELS else "log"
             self._writer.write(
                 Console(
-                    id=self._request_id,
+                    id=request.id,
                     level=level_name,  # type: ignore[arg-type]
                     text=str(text),
                 )
             )
         except Exception:  # a callable must not raise into the binding
             traceback.print_exc(file=sys.stderr)
-            self._engine.budget.cancel()  # the frame pipe is gone: stop the script
+            if request is not None:
+                request.budget.cancel()  # the frame pipe is gone: stop the script
 
-    def _fail(self, job: Job, exc: Exception, budget: Budget) -> Error:
-        """Write the failure's events and return its terminal frame."""
-        if isinstance(exc, EngineError):
-            failure = _failure(exc, job.id, self._mem_mb)
-            if isinstance(exc, OutOfMemory):
-                self._engine.collect_garbage()  # so the next request starts with room
-        elif isinstance(exc, PathRefused):
-            failure = _Failure(exc.code, exc.message)
-        elif isinstance(exc, StartupFailed):
-            failure = _Failure(exc.code, str(exc), exc.limit)
-        else:
-            print(f"vmctl worker: request {job.id} failed unexpectedly", file=sys.stderr)
-            traceback.print_exc(file=sys.stderr)
-            failure = _Failure("INTERNAL", f"internal error in the worker: {exc!r}")
-        for event in failure.events:
-            self._writer.write(event)
-        return Error(
-            id=job.id,
-            code=failure.code,
-            message=failure.message,
-            cpu_ms=budget.cpu_used_ms(),
-            limit=failure.limit,
-        )
+    def _host_modules(self, op: object, args_json: object) -> str:
+        """``__vmctl_host_modules``: one host-module operation, with the request's modules."""
+        request = self._slot.current
+        enabled = request.modules if request is not None else frozenset()
+        return self._modules.call(enabled, op, args_json)
 
 
 class _Failure(NamedTuple):
@@ -379,9 +391,9 @@ def prelude_source() -> str:
     return "".join(parts)
 
 
-def _open_engine(worktree: Worktree) -> JsEngine:
+def _open_engine(worktree: Worktree, slot: RequestSlot) -> JsEngine:
     try:
-        return Engine(worktree)
+        return Engine(worktree, slot)
     except AttachRefused as exc:
         print(f"vmctl worker: running degraded (no soft interrupt): {exc}", file=sys.stderr)
         return PlainEngine(str(exc))

@@ -1,9 +1,12 @@
 """The worktree: the one place that decides which files a session may run, import or read.
 
-Every path is checked twice: lexically (no absolute run-file paths, no ``..`` out of the
-root) and after :func:`os.path.realpath` (no symlink out of the root). Files are named by
-their real path relative to the root, with ``/`` separators; that name is what stack frames
-show and what the module cache is keyed on, so one file is one module however it is reached.
+Every path is checked twice: lexically, then after :func:`os.path.realpath` (no symlink
+out of the root). The lexical rule for a run-file or startup path is the protocol's
+:func:`~vmctl.protocol.clean_path`, which the supervisor applied before sending it; an
+import or an ``fs`` path may also be absolute, but no ``..`` may take it out of the root.
+Files are named by their real path relative to the root, with ``/`` separators; that name
+is what stack frames show and what the module cache is keyed on, so one file is one module
+however it is reached.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import posixpath
 from pathlib import Path
 from typing import Literal
 
+from vmctl.protocol import InvalidWorktreePath, clean_path
 from vmctl.worker.engine import ImportRefused
 
 PathCode = Literal["INVALID_PATH", "FILE_NOT_FOUND"]
@@ -32,20 +36,16 @@ class Worktree:
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
-        # The template's resolver extensions, set by each request before it runs.
-        self.extensions: tuple[str, ...] = (".js", ".mjs")
 
     # -- run-file and startup files --
 
     def locate(self, path: str) -> str:
         """The name of the existing file at worktree-relative ``path``."""
-        if os.path.isabs(path):
-            raise PathRefused(
-                "INVALID_PATH", f"'{path}' is absolute; paths are relative to the worktree"
-            )
-        joined = os.path.normpath(os.path.join(self.root, path))
-        if not self._contains(joined):
-            raise PathRefused("INVALID_PATH", f"'{path}' leaves the worktree")
+        try:
+            cleaned = clean_path(path)
+        except InvalidWorktreePath as exc:
+            raise PathRefused("INVALID_PATH", f"Invalid path {path!r}: {exc}") from exc
+        joined = os.path.join(self.root, cleaned)
         if not os.path.lexists(joined):
             raise PathRefused("FILE_NOT_FOUND", f"'{path}' does not exist in the worktree")
         real = os.path.realpath(joined)
@@ -61,17 +61,17 @@ class Worktree:
 
     # -- imports (the engine's ModuleResolver) --
 
-    def resolve(self, base: str, specifier: str) -> str:
+    def resolve(self, base: str, specifier: str, extensions: tuple[str, ...]) -> str:
         """The name of the file ``import specifier`` means in module or script ``base``.
 
         Relative specifiers start from ``base``'s directory (the root for REPL snippets and
         files outside the worktree); bare ones from the root; absolute ones must lie inside.
-        The file itself, then the file with each extension, then ``index`` plus each.
+        The file itself, then the file with each of ``extensions``, then ``index`` plus each.
         """
         target = self._import_target(base, specifier)
         if not self._contains(target):
             raise ImportRefused(f"Cannot import '{specifier}': path leaves the worktree")
-        for candidate in self._candidates(target):
+        for candidate in _candidates(target, extensions):
             if os.path.isfile(candidate):
                 real = os.path.realpath(candidate)
                 if not self._contains(real):
@@ -110,13 +110,14 @@ class Worktree:
             specifier = posixpath.join(directory, specifier)
         return os.path.normpath(os.path.join(self.root, specifier))
 
-    def _candidates(self, target: str) -> list[str]:
-        with_extension = [target + extension for extension in self.extensions]
-        index = [os.path.join(target, "index" + extension) for extension in self.extensions]
-        return [target, *with_extension, *index]
-
     def _contains(self, path: str) -> bool:
         return os.path.commonpath([self.root, path]) == self.root
 
     def _name(self, real: str) -> str:
         return Path(os.path.relpath(real, self.root)).as_posix()
+
+
+def _candidates(target: str, extensions: tuple[str, ...]) -> list[str]:
+    with_extension = [target + extension for extension in extensions]
+    index = [os.path.join(target, "index" + extension) for extension in extensions]
+    return [target, *with_extension, *index]
