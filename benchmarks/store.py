@@ -20,7 +20,8 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
-from vmctl.supervisor.models import (
+from vmctl.supervisor.store import Store, open_store
+from vmctl.supervisor.store.models import (
     Event,
     Execution,
     ExecutionStatus,
@@ -30,7 +31,6 @@ from vmctl.supervisor.models import (
     new_id,
     utc_now,
 )
-from vmctl.supervisor.store import Store, open_store
 
 GROUP = "store"
 
@@ -82,7 +82,8 @@ def _events(execution_id: str, count: int) -> list[Event]:
 
 
 async def _repl_calls(store: Store, session: Session, count: int) -> Summary:
-    """The four calls vmctl/supervisor/manager.py makes around each execution."""
+    """The four calls the sessions room makes around each execution (sessions/manager.py
+    and sessions/execution.py)."""
     samples: list[float] = []
     meter = CpuMeter(workers=False)
     for _ in range(count):

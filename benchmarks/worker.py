@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import statistics
 import sys
 import time
@@ -27,10 +28,10 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
-from vmctl.protocol import ExecLimits, ExecRepl
-from vmctl.supervisor.forkserver import ForkServer, open_forkserver
-from vmctl.supervisor.outcome import Limits, Outcome
-from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, open_worker
+from vmctl.protocol import ExecRepl
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers import Launcher, Outcome, SpawnSpec, WorkerHandle, open_worker
+from vmctl.supervisor.workers.forkserver import ForkServer, open_forkserver
 
 GROUP = "worker"
 MEM_MB = 128
@@ -74,8 +75,8 @@ async def _open(workdir: Path) -> AsyncIterator[WorkerHandle]:
 
 async def repl(handle: WorkerHandle, code: str, events: int) -> Outcome:
     """Run ``code``; raise unless it ended ok with exactly ``events`` events."""
-    request = ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))  # the handle sets id and limits
-    outcome = await handle.execute(request, LIMITS, echo=code)
+    job = functools.partial(ExecRepl, code=code)  # the handle sets the id and limits
+    outcome = await handle.execute(job, LIMITS, echo=code)
     if outcome.status != "ok" or outcome.metrics.events != events:
         raise BenchmarkError(
             f"{code[:40]!r} ended {outcome.status} with {outcome.metrics.events} events"
@@ -93,7 +94,7 @@ async def _spawn_use_close(
     meter = CpuMeter()
     for _ in range(plan.spawns):
         started = time.perf_counter()
-        handle = await open_worker(spawn_spec(workdir), forkserver)
+        handle = await open_worker(spawn_spec(workdir), Launcher(forkserver))
         ready = time.perf_counter()
         try:
             _check_parent(handle, forkserver)

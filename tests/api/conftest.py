@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon import Daemon, plugin_engine, running_daemon, session_body
+from real_daemon import Daemon, plugin_engine, running_daemon, session_body
 
 # Fixture workers reachable by engine name in every API test daemon.
 PLUGIN_ENGINES = {

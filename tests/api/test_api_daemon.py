@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import psutil
 
-from daemon import Daemon, running_daemon, session_body, wait_until
+from real_daemon import Daemon, running_daemon, session_body, wait_until
 
 
 def _start_session(daemon: Daemon, tree: Path, wall_ms: int = 30_000) -> dict[str, Any]:

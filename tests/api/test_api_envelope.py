@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon import Daemon, error_code, running_daemon, session_body, wait_until
+from real_daemon import Daemon, error_code, running_daemon, session_body, wait_until
 
 
 def test_health(api: httpx.Client) -> None:

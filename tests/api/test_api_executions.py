@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon import Daemon, error_code, wait_until
+from real_daemon import Daemon, error_code, wait_until
 
 Make = Callable[..., dict[str, Any]]
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import psutil
 
-from daemon import Daemon, plugin_engine, running_daemon, session_body, wait_until
+from real_daemon import Daemon, plugin_engine, running_daemon, session_body, wait_until
 
 
 def _session(client: httpx.Client, tree: Path, engine: str = "quickjs") -> dict[str, Any]:

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from daemon import error_code, session_body, wait_until
+from real_daemon import error_code, session_body, wait_until
 
 Make = Callable[..., dict[str, Any]]
 

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from daemon import Daemon, error_code, session_body, wait_until
+from real_daemon import Daemon, error_code, session_body, wait_until
 
 Make = Callable[..., dict[str, Any]]
 

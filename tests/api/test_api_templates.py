@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from daemon import error_code, session_body
+from real_daemon import error_code, session_body
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

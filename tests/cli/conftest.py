@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 
 from cli.runner import Vmctl, invoke
-from daemon import TESTAPPS, Daemon, running_daemon
+from real_daemon import TESTAPPS, Daemon, running_daemon
 
 
 @pytest.fixture(scope="module")

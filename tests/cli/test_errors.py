@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from cli.runner import Vmctl, invoke
-from daemon import Daemon, free_port
+from real_daemon import Daemon, free_port
 
 
 def test_no_daemon_says_how_to_start_one() -> None:

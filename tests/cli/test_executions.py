@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from cli.runner import Vmctl
-from daemon import Daemon, wait_until
+from real_daemon import Daemon, wait_until
 
 Json = Callable[..., Any]
 

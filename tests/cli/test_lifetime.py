@@ -19,7 +19,7 @@ import pytest
 from click.testing import Result
 
 from cli.runner import invoke
-from daemon import free_port, wait_until
+from real_daemon import free_port, wait_until
 from vmctl.cli.daemon import is_healthy, stop
 from vmctl.cli.daemon_record import DaemonRecord, read_record, write_record
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.runner import Vmctl, invoke
-from daemon import TESTAPPS
+from real_daemon import TESTAPPS
 
 Json = Callable[..., Any]
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from cli.runner import Vmctl
-from daemon import TESTAPPS, wait_until
+from real_daemon import TESTAPPS, wait_until
 
 Json = Callable[..., Any]
 

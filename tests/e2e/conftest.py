@@ -10,7 +10,7 @@ import pytest
 from cli.runner import Vmctl, invoke
 from click.testing import Result
 
-from daemon import TESTAPPS, Daemon, running_daemon
+from real_daemon import TESTAPPS, Daemon, running_daemon
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from vmctl.supervisor.worker_handle import SpawnSpec
+from vmctl.supervisor.workers import SpawnSpec
 
 PLUGINS = Path(__file__).resolve().parents[2] / "testdata" / "plugins"
 # Every test's loop work is bounded by this; each test asserts tighter bounds itself.

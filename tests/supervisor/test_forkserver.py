@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -19,24 +20,26 @@ from typing import Any
 import psutil
 import pytest
 
-from vmctl.protocol import ExecLimits, ExecRepl
-from vmctl.supervisor import forked as forked_module
-from vmctl.supervisor import forkserver as forkserver_module
-from vmctl.supervisor.forked import UNKNOWN_STATUS, ForkedChild
-from vmctl.supervisor.forkserver import (
-    WORKER_ARGV,
-    ForkServer,
-    ForkServerError,
-    open_forkserver,
-)
-from vmctl.supervisor.outcome import Limits
-from vmctl.supervisor.spawn import worker_rlimits
-from vmctl.supervisor.worker_handle import (
+from vmctl.protocol import ExecRepl
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers import (
+    Job,
+    Launcher,
     SpawnSpec,
     WorkerHandle,
     WorkerStartError,
     open_worker,
 )
+from vmctl.supervisor.workers import forked as forked_module
+from vmctl.supervisor.workers import forkserver as forkserver_module
+from vmctl.supervisor.workers.forked import UNKNOWN_STATUS, ForkedChild
+from vmctl.supervisor.workers.forkserver import (
+    WORKER_ARGV,
+    ForkServer,
+    ForkServerError,
+    open_forkserver,
+)
+from vmctl.supervisor.workers.spawn import worker_rlimits
 
 PluginSpec = Callable[..., SpawnSpec]  # the fixtures of conftest.py
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -50,8 +53,8 @@ def spec(tmp_path: Path) -> SpawnSpec:
     return SpawnSpec(argv=WORKER_ARGV, cwd=str(tmp_path), mem_mb=64)
 
 
-def repl(code: str) -> ExecRepl:
-    return ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))
+def repl(code: str) -> Job:
+    return functools.partial(ExecRepl, code=code)
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +68,7 @@ async def opened_forkserver() -> AsyncIterator[ForkServer]:
 
 @contextlib.asynccontextmanager
 async def opened_worker(spec: SpawnSpec, server: ForkServer) -> AsyncIterator[WorkerHandle]:
-    handle = await open_worker(spec, server)
+    handle = await open_worker(spec, Launcher(server))
     try:
         yield handle
     finally:
@@ -125,7 +128,7 @@ def test_a_forked_worker_that_cannot_start_fails_with_its_exit_code_and_stderr(
     async def main() -> tuple[str, bool]:
         async with opened_forkserver() as server:
             with pytest.raises(WorkerStartError) as failure:
-                await open_worker(missing, server)
+                await open_worker(missing, Launcher(server))
             return str(failure.value), server.alive
 
     message, alive = run(main())
@@ -281,7 +284,7 @@ def test_a_start_cancelled_at_each_stage_leaves_nothing_and_the_fork_server_serv
 
     async def main() -> bool:
         async with opened_forkserver() as server:
-            starting = asyncio.create_task(open_worker(spec, server))
+            starting = asyncio.create_task(open_worker(spec, Launcher(server)))
             cancels.append(starting.cancel)
             with pytest.raises(asyncio.CancelledError):
                 await starting

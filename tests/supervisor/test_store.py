@@ -12,8 +12,17 @@ from typing import Any
 
 import pytest
 
-from vmctl.supervisor import store as store_module
-from vmctl.supervisor.models import (
+from vmctl.supervisor.store import (
+    Duplicate,
+    RowNotFound,
+    Store,
+    StoreError,
+    TemplateInUse,
+    TemplateNameTaken,
+    open_store,
+)
+from vmctl.supervisor.store import schema as store_schema
+from vmctl.supervisor.store.models import (
     Capability,
     Event,
     Execution,
@@ -27,15 +36,6 @@ from vmctl.supervisor.models import (
     StartupFile,
     Template,
     new_id,
-)
-from vmctl.supervisor.store import (
-    Duplicate,
-    NotFound,
-    Store,
-    StoreError,
-    TemplateInUse,
-    TemplateNameTaken,
-    open_store,
 )
 
 T0 = "2026-01-01T00:00:00.000Z"  # every row made "in the same millisecond" unless a test says
@@ -126,8 +126,8 @@ async def given_session(store: Store, status: SessionStatus = "ready") -> Sessio
 
 
 def sql(path: str, query: str) -> list[Any]:
-    """Look at the file from the outside, as another process would."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
+    """Look at (or write to) the file from the outside, as another process would."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:  # commits what it wrote
         return conn.execute(query).fetchall()
 
 
@@ -138,7 +138,7 @@ def test_open_creates_the_directory_and_records_the_schema_version(
     store: Store, db_path: str
 ) -> None:
     assert Path(db_path).is_file()
-    assert sql(db_path, "PRAGMA user_version") == [(store_module.SCHEMA_VERSION,)]
+    assert sql(db_path, "PRAGMA user_version") == [(store_schema.SCHEMA_VERSION,)]
     assert sql(db_path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -149,7 +149,7 @@ def test_every_connection_has_wal_foreign_keys_and_a_busy_timeout(
         names = ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
         return [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names]
 
-    expected = ["wal", 1, store_module.BUSY_TIMEOUT_MS, 1]  # synchronous 1 = NORMAL
+    expected = ["wal", 1, store_schema.BUSY_TIMEOUT_MS, 1]  # synchronous 1 = NORMAL
     assert runner.run(store._writer.run(pragmas)) == expected
     assert runner.run(store._reader.run(pragmas)) == expected
 
@@ -170,7 +170,7 @@ def test_reopening_keeps_the_data_and_the_version(runner: asyncio.Runner, db_pat
             assert await store.get_template(template.id) == template
 
     runner.run(scenario())
-    assert sql(db_path, "PRAGMA user_version") == [(store_module.SCHEMA_VERSION,)]
+    assert sql(db_path, "PRAGMA user_version") == [(store_schema.SCHEMA_VERSION,)]
 
 
 def test_a_newer_schema_version_refuses_to_open(runner: asyncio.Runner, db_path: str) -> None:
@@ -187,28 +187,61 @@ def test_a_new_migration_upgrades_an_existing_file(
 ) -> None:
     runner.run(runner.run(open_store(db_path)).aclose())
     monkeypatch.setattr(
-        store_module, "_MIGRATIONS", (*store_module._MIGRATIONS, ("CREATE TABLE extra (x)",))
+        store_schema, "_MIGRATIONS", (*store_schema._MIGRATIONS, ("CREATE TABLE extra (x)",))
     )
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(store_module._MIGRATIONS))
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", len(store_schema._MIGRATIONS))
 
     runner.run(runner.run(open_store(db_path)).aclose())
 
-    assert sql(db_path, "PRAGMA user_version") == [(store_module.SCHEMA_VERSION,)]
+    assert sql(db_path, "PRAGMA user_version") == [(store_schema.SCHEMA_VERSION,)]
     assert sql(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == [("extra",)]
 
 
 def test_a_failing_migration_is_rolled_back_whole(
     runner: asyncio.Runner, db_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    shipped = store_schema.SCHEMA_VERSION
     broken = ("CREATE TABLE extra (x)", "this is not SQL")
-    monkeypatch.setattr(store_module, "_MIGRATIONS", (*store_module._MIGRATIONS, broken))
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(store_module._MIGRATIONS))
+    monkeypatch.setattr(store_schema, "_MIGRATIONS", (*store_schema._MIGRATIONS, broken))
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", len(store_schema._MIGRATIONS))
 
     with pytest.raises(StoreError, match="syntax error"):
         runner.run(open_store(db_path))
 
-    assert sql(db_path, "PRAGMA user_version") == [(1,)]  # the first one stays applied
+    assert sql(db_path, "PRAGMA user_version") == [(shipped,)]  # the earlier ones stay applied
     assert sql(db_path, "SELECT name FROM sqlite_master WHERE name = 'extra'") == []
+
+
+def test_a_version_1_file_keeps_its_rows_when_vm_id_becomes_template_id(
+    runner: asyncio.Runner, db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as version_1:
+        version_1.setattr(store_schema, "_MIGRATIONS", store_schema._MIGRATIONS[:1])
+        version_1.setattr(store_schema, "SCHEMA_VERSION", 1)
+        template_id = new_id()
+        runner.run(runner.run(open_store(db_path)).aclose())
+        sql(
+            db_path,
+            "INSERT INTO templates (id, name, engine, is_active, created_at, updated_at)"
+            f" VALUES ('{template_id}', 'old', 'quickjs', 1, '{T0}', '{T0}')",
+        )
+        session = a_session(template_id)
+        sql(
+            db_path,
+            "INSERT INTO sessions (id, vm_id, workspace_id, base_commit_oid, worktree_path,"
+            f" status, created_at) VALUES ('{session.id}', '{template_id}', "
+            f"'{session.workspace_id}', '{session.base_commit_oid}', "
+            f"'{session.worktree_path}', 'ready', '{T0}')",
+        )
+
+    store = runner.run(open_store(db_path))
+    try:
+        assert runner.run(store.get_session(session.id)) == session
+        columns = [row[1] for row in sql(db_path, "PRAGMA table_info(sessions)")]
+        assert "template_id" in columns and "vm_id" not in columns
+        assert sql(db_path, "PRAGMA user_version") == [(store_schema.SCHEMA_VERSION,)]
+    finally:
+        runner.run(store.aclose())
 
 
 def test_a_file_that_cannot_be_opened_gives_store_error(
@@ -317,7 +350,7 @@ def test_put_settings_replaces_them_and_bumps_updated_at(
 def test_put_settings_of_an_unknown_template_raises_not_found(
     runner: asyncio.Runner, store: Store
 ) -> None:
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(RowNotFound) as caught:
         runner.run(store.put_settings(Settings(vm_id="nope")))
     assert (caught.value.resource, caught.value.id) == ("template", "nope")
 
@@ -334,9 +367,8 @@ def test_duplicate_capabilities_and_startup_paths_name_their_key(
     with pytest.raises(Duplicate) as startup_file:
         runner.run(store.add_startup_file(StartupFile(id=new_id(), vm_id=vm_id, path="a.js")))
 
-    assert capability.value.field == "kind, name"
     assert capability.value.key == {"kind": "k", "name": "n"}
-    assert (startup_file.value.field, startup_file.value.key) == ("path", {"path": "a.js"})
+    assert startup_file.value.key == {"path": "a.js"}
     assert len(runner.run(store.list_capabilities(vm_id))) == 1
 
 
@@ -351,7 +383,7 @@ def test_sub_resources_of_an_unknown_template_raise_not_found(
         store.add_library(vm_id, "lodash"),
     ]
     for write in writes:
-        with pytest.raises(NotFound, match=f"template {vm_id} not found"):
+        with pytest.raises(RowNotFound, match=f"template {vm_id} not found"):
             runner.run(write)
     assert runner.run(store.list_capabilities(vm_id)) == []
     assert runner.run(store.list_startup_files(vm_id)) == []
@@ -390,7 +422,8 @@ def test_deleting_a_template_takes_its_sub_resources_with_it(
     assert runner.run(store.get_template_detail(template.id)) is None
     tables = ("settings", "capabilities", "startup_files", "template_modules", "template_libraries")
     for table in tables:
-        assert sql(db_path, f"SELECT count(*) FROM {table} WHERE vm_id = '{template.id}'") == [(0,)]
+        query = f"SELECT count(*) FROM {table} WHERE template_id = '{template.id}'"
+        assert sql(db_path, query) == [(0,)]
     kept_detail = runner.run(store.get_template_detail(kept.id))
     assert kept_detail is not None and len(kept_detail.capabilities) == 1
 
@@ -439,13 +472,13 @@ def test_a_session_round_trips_and_is_replaced_whole(runner: asyncio.Runner, sto
 
 def test_a_session_of_an_unknown_template_is_refused(runner: asyncio.Runner, store: Store) -> None:
     session = a_session(new_id())
-    with pytest.raises(NotFound, match="template"):
+    with pytest.raises(RowNotFound, match="template"):
         runner.run(store.insert_session(session))
     assert runner.run(store.get_session(session.id)) is None
 
 
 def test_updating_an_unknown_session_raises_not_found(runner: asyncio.Runner, store: Store) -> None:
-    with pytest.raises(NotFound, match="session"):
+    with pytest.raises(RowNotFound, match="session"):
         runner.run(store.update_session(a_session(new_id())))
 
 
@@ -513,7 +546,7 @@ def test_an_execution_of_an_unknown_session_raises_not_found(
 ) -> None:
     execution = an_execution(new_id())
     for write in (store.insert_execution(execution), store.finish_execution(execution, [])):
-        with pytest.raises(NotFound, match="session"):
+        with pytest.raises(RowNotFound, match="session"):
             runner.run(write)
 
 
@@ -534,10 +567,9 @@ def test_finish_writes_the_final_row_and_its_events(runner: asyncio.Runner, stor
     session = runner.run(given_session(store))
     execution = an_execution(session.id)
     runner.run(store.insert_execution(execution))
-    runner.run(store.append_events(execution.id, events(execution.id, [1, 2])))
 
     execution.status = "ok"
-    runner.run(store.finish_execution(execution, events(execution.id, [3, 4])))
+    runner.run(store.finish_execution(execution, events(execution.id, [1, 2, 3, 4])))
 
     assert runner.run(store.get_execution(execution.id)) == execution
     assert runner.run(store.list_events(execution.id)) == events(execution.id, [1, 2, 3, 4])
@@ -563,22 +595,23 @@ def test_finish_with_a_clashing_seq_writes_neither_row_nor_events(
     session = runner.run(given_session(store))
     running = an_execution(session.id)
     runner.run(store.insert_execution(running))
-    runner.run(store.append_events(running.id, events(running.id, [1, 2])))
     finished = an_execution(session.id, status="ok")
     finished.id = running.id
 
     with pytest.raises(Duplicate) as caught:
-        runner.run(store.finish_execution(finished, events(running.id, [3, 2])))
+        runner.run(store.finish_execution(finished, events(running.id, [1, 2, 2])))
 
-    assert caught.value.field == "seq"
+    assert caught.value.key == {"seq": None}
     assert runner.run(store.get_execution(running.id)) == running
-    assert runner.run(store.list_events(running.id)) == events(running.id, [1, 2])
+    assert runner.run(store.list_events(running.id)) == []
 
 
-def test_events_need_their_execution(runner: asyncio.Runner, store: Store) -> None:
+def test_an_execution_needs_its_session(runner: asyncio.Runner, store: Store) -> None:
     unknown = new_id()
-    with pytest.raises(NotFound, match=f"execution {unknown}"):
-        runner.run(store.append_events(unknown, events(unknown, [1])))
+    execution = an_execution(unknown, status="ok")
+    with pytest.raises(RowNotFound, match=f"session {unknown}"):
+        runner.run(store.finish_execution(execution, events(execution.id, [1])))
+    assert runner.run(store.get_execution(execution.id)) is None
 
 
 def test_an_event_of_another_execution_is_refused(runner: asyncio.Runner, store: Store) -> None:
@@ -587,7 +620,7 @@ def test_an_event_of_another_execution_is_refused(runner: asyncio.Runner, store:
     runner.run(store.insert_execution(execution))
 
     with pytest.raises(ValueError, match="belongs to execution"):
-        runner.run(store.append_events(execution.id, events(new_id(), [1])))
+        runner.run(store.finish_execution(execution, events(new_id(), [1])))
 
 
 def test_finish_writes_fifty_thousand_events_in_one_call(
@@ -608,7 +641,7 @@ def test_finish_writes_fifty_thousand_events_in_one_call(
 
 
 def test_recovery_crashes_live_sessions_and_cancels_running_executions(
-    runner: asyncio.Runner, store: Store
+    runner: asyncio.Runner, store: Store, db_path: str
 ) -> None:
     vm_id = runner.run(given_template(store)).id
     starting, ready, crashed, closed = (
@@ -621,7 +654,13 @@ def test_recovery_crashes_live_sessions_and_cancels_running_executions(
     done = an_execution(closed.id, status="ok")
     for execution in (with_events, without_events):
         runner.run(store.insert_execution(execution))
-    runner.run(store.append_events(with_events.id, events(with_events.id, [1, 2, 3])))
+    # What a daemon killed mid-run would leave: events of an execution still running.
+    for event in events(with_events.id, [1, 2, 3]):
+        sql(
+            db_path,
+            "INSERT INTO events (execution_id, seq, ts, type, payload)"
+            f" VALUES ('{event.execution_id}', {event.seq}, '{event.ts}', 'console', '{{}}')",
+        )
     runner.run(store.finish_execution(done, events(done.id, [1])))
 
     assert runner.run(store.recover_abandoned("the daemon stopped")) == (2, 2)
@@ -727,7 +766,7 @@ def test_closing_finishes_the_writes_already_queued(runner: asyncio.Runner, db_p
     vm_id, added = runner.run(scenario())
 
     assert added == [True] * 20
-    assert len(sql(db_path, f"SELECT * FROM template_modules WHERE vm_id = '{vm_id}'")) == 20
+    assert len(sql(db_path, f"SELECT * FROM template_modules WHERE template_id = '{vm_id}'")) == 20
 
 
 def test_a_closed_store_refuses_calls_and_closes_again_quietly(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import subprocess
@@ -16,11 +17,11 @@ import psutil
 import pytest
 import uvloop
 
-from vmctl.protocol import ExecLimits, ExecRepl, RunFile, RunStartup
-from vmctl.supervisor.outcome import Limits, Outcome
-from vmctl.supervisor.recorder import payload_size
-from vmctl.supervisor.spawn import MIB, address_space_bytes
-from vmctl.supervisor.worker_handle import SpawnSpec, WorkerHandle, open_worker
+from vmctl.protocol import ExecRepl, RunFile, RunStartup
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers import Job, Outcome, SpawnSpec, WorkerHandle, open_worker
+from vmctl.supervisor.workers.outcome import payload_size
+from vmctl.supervisor.workers.spawn import MIB, address_space_bytes
 
 PluginSpec = Callable[..., SpawnSpec]  # the fixtures of conftest.py
 Run = Callable[[Coroutine[Any, Any, Any]], Any]
@@ -29,8 +30,8 @@ WaitDead = Callable[[int], None]
 LIMITS = Limits(cpu_ms=2000, wall_ms=5000, mem_mb=64, max_events=50, max_output_kb=64)
 
 
-def repl(code: str) -> ExecRepl:
-    return ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))
+def repl(code: str) -> Job:
+    return functools.partial(ExecRepl, code=code)
 
 
 def types(outcome: Outcome) -> list[str]:
@@ -84,8 +85,8 @@ def test_run_file_and_startup_requests(plugin: PluginSpec, run: Run) -> None:
     async def main() -> tuple[Outcome, Outcome]:
         handle = await open_worker(plugin("echo"))
         try:
-            file_run = await handle.execute(RunFile(0, "a.js", ExecLimits(0, 0, 0)), LIMITS)
-            startup = await handle.execute(RunStartup(0, ExecLimits(0, 0, 0)), LIMITS)
+            file_run = await handle.execute(functools.partial(RunFile, path="a.js"), LIMITS)
+            startup = await handle.execute(functools.partial(RunStartup), LIMITS)
             return file_run, startup
         finally:
             await handle.aclose()
@@ -99,10 +100,10 @@ def test_run_file_and_startup_requests(plugin: PluginSpec, run: Run) -> None:
 @pytest.mark.parametrize(
     ("code", "status", "error_code", "limit", "last_event"),
     [
-        ("throw boom", "error", "JS_ERROR", None, "exception"),
-        ("fail TIMEOUT cpu_ms", "timeout", "TIMEOUT", "cpu_ms", "system"),
-        ("fail TIMEOUT wall_ms", "timeout", "TIMEOUT", "wall_ms", "system"),
-        ("fail MEMORY_LIMIT out of memory", "memory_limit", "MEMORY_LIMIT", "mem_mb", "system"),
+        ("throw boom", "error", "JS_EXCEPTION", None, "exception"),
+        ("fail TIMEOUT cpu_ms", "timeout", "EXECUTION_TIMEOUT", "cpu_ms", "system"),
+        ("fail TIMEOUT wall_ms", "timeout", "EXECUTION_TIMEOUT", "wall_ms", "system"),
+        ("fail MEMORY_LIMIT out of memory", "error", "MEMORY_LIMIT_EXCEEDED", "mem_mb", "system"),
         ("fail CANCELLED interrupted", "cancelled", "CANCELLED", None, "system"),
         ("fail FILE_NOT_FOUND no such file", "error", "FILE_NOT_FOUND", None, "system"),
         ("fail STARTUP_FAILED lib.js threw", "error", "STARTUP_FAILED", None, "system"),
@@ -135,12 +136,12 @@ def test_worker_error_codes_map_to_outcomes(
             "limit": limit,
             "limit_value": outcome.limit_value,
         }
-    if error_code == "JS_ERROR":
+    if error_code == "JS_EXCEPTION":
         assert outcome.exception == {"message": "Error: boom", "name": "Error"}
         assert outcome.message == "Error: boom"
     else:
         assert outcome.exception is None
-    if status == "error" and error_code != "JS_ERROR":
+    if status == "error" and limit is None and error_code != "JS_EXCEPTION":
         assert outcome.events[-1].payload["code"] == error_code
         assert outcome.message == code.split(" ", 2)[2]
 
@@ -172,8 +173,8 @@ def test_max_events_stops_the_run_and_the_worker_stays_usable(plugin: PluginSpec
 
     stopped, after, alive = run(main())
     assert (stopped.status, stopped.code, stopped.limit, stopped.limit_value) == (
-        "event_limit",
-        "EVENT_LIMIT",
+        "error",
+        "OUTPUT_LIMIT_EXCEEDED",
         "max_events",
         10,
     )
@@ -188,7 +189,7 @@ def test_max_events_stops_the_run_and_the_worker_stays_usable(plugin: PluginSpec
     assert (after.status, alive) == ("ok", True)
 
 
-@pytest.mark.parametrize(("count", "status"), [(7, "ok"), (8, "output_limit")])
+@pytest.mark.parametrize(("count", "status"), [(7, "ok"), (8, "error")])
 def test_max_output_kb_counts_payload_bytes_exactly(
     plugin: PluginSpec, run: Run, count: int, status: str
 ) -> None:
@@ -237,7 +238,7 @@ def test_oversized_echo_is_recorded_truncated_and_nothing_is_sent(
             await handle.aclose()
 
     refused, after = run(main())
-    assert (refused.status, types(refused)) == ("output_limit", ["input_echo", "system"])
+    assert (refused.status, types(refused)) == ("error", ["input_echo", "system"])
     echoed = refused.events[0].payload["text"]
     assert echoed.endswith("…[truncated]") and code.startswith(echoed.removesuffix("…[truncated]"))
     assert refused.metrics.output_bytes == payload_size(refused.events[0].payload) <= 1024
@@ -368,7 +369,7 @@ def test_worker_runs_in_its_own_session_with_limits_and_a_minimal_env(
 
 _ORPHAN_DRIVER = """
 import asyncio, sys
-from vmctl.supervisor.worker_handle import SpawnSpec, open_worker
+from vmctl.supervisor.workers import SpawnSpec, open_worker
 
 async def main():
     handle = await open_worker(SpawnSpec(argv=(sys.executable, sys.argv[1]), cwd=".", mem_mb=64))

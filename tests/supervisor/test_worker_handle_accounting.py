@@ -8,9 +8,16 @@ import msgspec
 import pytest
 
 from vmctl.protocol import MAX_LINE_BYTES, Console, Error, JsException, System, Value
-from vmctl.supervisor.outcome import Limits, cancelled, crashed, event_payload, from_error
-from vmctl.supervisor.pipes import STDERR_TAIL_BYTES, LineBuffer, StderrSink
-from vmctl.supervisor.recorder import ExecutionRecorder, payload_size
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers.outcome import (
+    ExecutionRecorder,
+    cancelled,
+    crashed,
+    event_payload,
+    from_error,
+    payload_size,
+)
+from vmctl.supervisor.workers.pipes import STDERR_TAIL_BYTES, LineBuffer, StderrSink
 
 LIMITS = Limits(cpu_ms=100, wall_ms=200, mem_mb=64, max_events=3, max_output_kb=1)
 
@@ -62,7 +69,10 @@ def test_max_events_stops_on_the_event_after_the_limit() -> None:
     recorder = ExecutionRecorder(LIMITS)
     assert all(recorder.record("console", {"level": "log", "text": str(i)}) for i in range(3))
     assert not recorder.record("console", {"level": "log", "text": "4th"})
-    assert recorder.ending is not None and recorder.ending.status == "event_limit"
+    assert recorder.ending is not None and (recorder.ending.status, recorder.ending.limit) == (
+        "error",
+        "max_events",
+    )
     assert len(recorder.events) == 4  # three events and the system note
 
 
@@ -114,7 +124,7 @@ def test_line_buffer_overflows_past_the_maximum_line() -> None:
 
 
 def test_stderr_sink_keeps_a_bounded_tail_and_a_capped_log(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vmctl.supervisor.pipes.STDERR_LOG_MAX_BYTES", 100)
+    monkeypatch.setattr("vmctl.supervisor.workers.pipes.STDERR_LOG_MAX_BYTES", 100)
     log = io.BytesIO()
     sink = StderrSink(log)
     sink.write(b"a" * 60)

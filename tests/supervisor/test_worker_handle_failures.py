@@ -7,6 +7,7 @@ fails any test that leaves a process of the worker (grandchildren included).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import time
@@ -16,12 +17,18 @@ from typing import Any
 
 import pytest
 
-from vmctl.protocol import MAX_LINE_BYTES, ExecLimits, ExecRepl
-from vmctl.supervisor.outcome import Limits, Outcome
-from vmctl.supervisor.process import ASK_GRACE, DRAIN_GRACE, TERM_GRACE
-from vmctl.supervisor.worker_handle import (
+from vmctl.protocol import MAX_LINE_BYTES, ExecRepl
+from vmctl.supervisor.config import (
+    ASK_GRACE,
+    DRAIN_GRACE,
     HARD_DEADLINE_GRACE,
     STOP_GRACE,
+    TERM_GRACE,
+)
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers import (
+    Job,
+    Outcome,
     SpawnSpec,
     WorkerHandle,
     WorkerStartError,
@@ -37,8 +44,8 @@ LIMITS = Limits(cpu_ms=2000, wall_ms=5000, mem_mb=64, max_events=50, max_output_
 SLACK = 2.0
 
 
-def repl(code: str = "x") -> ExecRepl:
-    return ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))
+def repl(code: str = "x") -> Job:
+    return functools.partial(ExecRepl, code=code)
 
 
 def types(outcome: Outcome) -> list[str]:
@@ -158,7 +165,7 @@ def test_hanging_request_is_killed_at_the_hard_deadline(plugin: PluginSpec, run:
     outcome, handle, elapsed = run(main())
     assert (outcome.status, outcome.code, outcome.limit, outcome.limit_value) == (
         "timeout",
-        "TIMEOUT",
+        "EXECUTION_TIMEOUT",
         "wall_ms",
         200,
     )
@@ -259,7 +266,7 @@ def test_event_flood_is_cut_at_max_events_and_the_loop_stays_responsive(
     with Timed() as timed:
         outcome, handle, gaps = run(main())
     assert (outcome.status, outcome.limit, outcome.limit_value) == (
-        "event_limit",
+        "error",
         "max_events",
         100,
     )

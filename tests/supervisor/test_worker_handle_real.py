@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -11,22 +12,17 @@ from typing import Any
 
 import pytest
 
-from vmctl.protocol import ExecLimits, ExecRepl
-from vmctl.supervisor.outcome import Limits, Outcome
-from vmctl.supervisor.worker_handle import (
-    HARD_DEADLINE_GRACE,
-    STOP_GRACE,
-    SpawnSpec,
-    WorkerHandle,
-    open_worker,
-)
+from vmctl.protocol import ExecRepl
+from vmctl.supervisor.config import HARD_DEADLINE_GRACE, STOP_GRACE
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers import Job, Outcome, SpawnSpec, WorkerHandle, open_worker
 
 Run = Callable[[Coroutine[Any, Any, Any]], Any]  # the fixture of conftest.py
 SLACK = 2.0  # scheduling slack on a loaded 2-core machine
 
 
-def repl(code: str) -> ExecRepl:
-    return ExecRepl(id=0, code=code, limits=ExecLimits(0, 0, 0))
+def repl(code: str) -> Job:
+    return functools.partial(ExecRepl, code=code)
 
 
 @pytest.fixture
@@ -95,7 +91,7 @@ def test_console_flood_is_stopped_by_max_events_and_the_loop_stays_responsive(
             await handle.aclose()
 
     flood, after, gaps, elapsed = run(main())
-    assert (flood.status, flood.limit, flood.limit_value) == ("event_limit", "max_events", 20_000)
+    assert (flood.status, flood.limit, flood.limit_value) == ("error", "max_events", 20_000)
     assert [e.type for e in flood.events] == ["input_echo"] + ["console"] * 19_999 + ["system"]
     assert flood.events[1].payload == {"level": "log", "text": "line 0"}
     assert flood.events[-2].payload == {"level": "log", "text": "line 19998"}
@@ -120,7 +116,11 @@ def test_busy_loop_is_stopped_softly_at_wall_ms_and_the_worker_stays(
             await handle.aclose()
 
     stopped, after = run(main())
-    assert (stopped.status, stopped.code, stopped.limit) == ("timeout", "TIMEOUT", "wall_ms")
+    assert (stopped.status, stopped.code, stopped.limit) == (
+        "timeout",
+        "EXECUTION_TIMEOUT",
+        "wall_ms",
+    )
     assert (
         stopped.events[-1].payload["message"] == "Execution stopped: wall_ms limit of 200 reached"
     )

@@ -22,7 +22,6 @@ import httpx
 
 from vmctl.cli.daemon_record import LOG_NAME, vmctl_home
 
-DEFAULT_LISTEN = "127.0.0.1:3210"
 READY_TIMEOUT = 20.0  # a cold start imports uvicorn, starlette and the store: ~1 s
 PROBE_INTERVAL = 0.05  # between health probes, cut short by the daemon's exit
 STOP_GRACE = 10.0  # SIGTERM to SIGKILL: the daemon closes every worker in a few seconds

@@ -14,9 +14,10 @@ from pathlib import Path
 import msgspec
 import psutil
 
+from vmctl.daemon_options import default_home
+
 RECORD_NAME = "daemon.json"
 LOG_NAME = "daemon.log"
-DB_NAME = "vmctl.db"
 # psutil derives create_time from boot time and start ticks; the same process
 # reads back the same value, a different process never within this margin.
 CREATE_TIME_TOLERANCE = 0.05
@@ -32,8 +33,8 @@ class DaemonRecord(msgspec.Struct):
 
 
 def vmctl_home() -> Path:
-    """``$VMCTL_HOME``, or ``~/.vmctl``, made absolute (not created)."""
-    return Path(os.environ.get("VMCTL_HOME") or "~/.vmctl").expanduser().absolute()
+    """``$VMCTL_HOME``, or ``~/.vmctl``, made absolute (not created), as the daemon finds it."""
+    return Path(default_home())
 
 
 def record_path(home: Path) -> Path:

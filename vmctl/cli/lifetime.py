@@ -19,7 +19,6 @@ from vmctl.cli import format as fmt
 from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import EXIT_ERROR, CliContext, pass_cli
 from vmctl.cli.daemon import (
-    DEFAULT_LISTEN,
     DaemonStartError,
     daemon_argv,
     resolve_home,
@@ -28,7 +27,6 @@ from vmctl.cli.daemon import (
     url_of,
 )
 from vmctl.cli.daemon_record import (
-    DB_NAME,
     LOG_NAME,
     DaemonRecord,
     DaemonStatus,
@@ -40,6 +38,14 @@ from vmctl.cli.daemon_record import (
     write_record,
 )
 from vmctl.cli.logfile import follow, print_file
+from vmctl.daemon_options import (
+    DB_NAME,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_SESSIONS,
+    parse_engine,
+    parse_listen,
+)
 
 LISTEN_HELP = "Address to serve the API on (a fixed port; 0 is not supported)."
 
@@ -50,9 +56,10 @@ def utc_now() -> str:
 
 
 def check_listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter("expected HOST:PORT with a port from 1 to 65535", ctx, param)
+    try:
+        parse_listen(value)  # the daemon's own syntax: it parses the value again
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 
@@ -60,9 +67,10 @@ def check_engine(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> tuple[str, ...]:
     for entry in value:
-        name, sep, command = entry.partition("=")
-        if not (name and sep and command.strip()):
-            raise click.BadParameter(f"{entry!r} is not NAME=COMMAND", ctx, param)
+        try:
+            parse_engine(entry)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 
@@ -87,12 +95,14 @@ def check_engine(
     "--detach", "-d", is_flag=True, help="Run in the background, logging to $VMCTL_HOME/daemon.log."
 )
 @click.option(
-    "--max-sessions", type=click.IntRange(min=1), help="Live sessions at most.  [default: 64]"
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    help=f"Live sessions at most.  [default: {DEFAULT_MAX_SESSIONS}]",
 )
 @click.option(
     "--handshake-timeout",
     type=click.FloatRange(min=0, min_open=True),
-    help="Seconds a new worker has to say hello.  [default: 10]",
+    help=f"Seconds a new worker has to say hello.  [default: {DEFAULT_HANDSHAKE_TIMEOUT:g}]",
 )
 @pass_cli
 def up(

@@ -23,9 +23,9 @@ from vmctl.cli.daemon import (
     stop,
     url_of,
 )
-from vmctl.cli.daemon_record import DB_NAME
 from vmctl.cli.executions import exit_with_status, show_execution
 from vmctl.cli.models import Execution
+from vmctl.daemon_options import DB_NAME
 
 TEMPLATE_PREFIX = "vmctl-run-"
 WORKSPACE = "vmctl-run"

@@ -5,8 +5,8 @@ msgspec Struct with a ``type`` tag. The supervisor writes :data:`Request`
 frames to the worker's stdin; the worker writes :data:`Reply` frames to its
 stdout, starting with exactly one :class:`Hello`.
 
-Per request the worker sends zero or more event frames (:class:`Console`,
-:class:`Value`, :class:`JsException`, :class:`System`) carrying the request's
+Per request the worker sends zero or more event frames (:data:`EventFrame`:
+:class:`Console`, :class:`Value`, :class:`JsException`, :class:`System`) carrying the request's
 ``id``, then exactly one terminal frame: :class:`Ok` or :class:`Error`.
 
 Control frames (:class:`Cancel`, :class:`Ping`, :class:`Shutdown`) may arrive
@@ -208,7 +208,7 @@ class Error(Frame, frozen=True, tag="error"):
 
 
 Reply = Hello | Console | Value | JsException | System | Pong | Ok | Error
-Event = Console | Value | JsException | System
+EventFrame = Console | Value | JsException | System
 
 
 # -- encoding -----------------------------------------------------------------

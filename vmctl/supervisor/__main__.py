@@ -1,5 +1,5 @@
 """``python -m vmctl.supervisor``: the daemon process (what ``vmctl up`` runs)."""
 
-from vmctl.supervisor.daemon import main
+from vmctl.supervisor.server import main
 
 main()

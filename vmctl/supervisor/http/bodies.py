@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from vmctl.supervisor.errors import ApiError, validation_error
+from vmctl.supervisor.http.errors import RequestError
+from vmctl.supervisor.sessions.errors import validation_error
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,11 +104,18 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
         body: B = decoder.decode(raw)
     except msgspec.DecodeError as exc:
         # msgspec's message names the offending path, e.g. "at `$.limits.cpu_ms`".
-        raise ApiError("INVALID_REQUEST", f"Invalid request body: {exc}") from exc
+        raise RequestError("INVALID_REQUEST", f"Invalid request body: {exc}") from exc
     except RecursionError:
         # msgspec recurses once per nesting level: a body of 100k brackets fits in 1 MiB.
-        raise ApiError("INVALID_REQUEST", "Invalid request body: nested too deeply") from None
+        raise RequestError("INVALID_REQUEST", "Invalid request body: nested too deeply") from None
     return body
+
+
+def given(patch: Body | None) -> dict[str, Any]:
+    """The fields of a patch the client gave (those not left ``None``)."""
+    if patch is None:
+        return {}
+    return {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
 
 
 def required(value: str | None, field: str) -> str:

@@ -1,13 +1,9 @@
-"""What a template may name: host modules from the catalog, and library files."""
+"""What a template may name: host modules from the protocol's catalog, and library files."""
 
 from __future__ import annotations
 
-from vmctl.supervisor.errors import ApiError, validation_error
-
-# Host-provided modules a template may expose to ``require(name)``.
-MODULE_CATALOG: dict[str, str] = {
-    "fs": "read-only access to files inside the session's worktree",
-}
+from vmctl.protocol import MODULE_CATALOG
+from vmctl.supervisor.sessions.errors import Invalid, validation_error
 
 # Names of JavaScript built-ins: always there, so never a module to add.
 JS_BUILTINS = frozenset(
@@ -26,7 +22,7 @@ def check_module(name: str) -> str:
         why = f"{name!r} is a JavaScript built-in, always available without a module"
     else:
         why = f"{name!r} is not in the module catalog (available: {', '.join(MODULE_CATALOG)})"
-    raise ApiError("MODULE_NOT_ALLOWED", f"Module not allowed: {why}", {"name": name})
+    raise Invalid("MODULE_NOT_ALLOWED", f"Module not allowed: {why}", {"name": name})
 
 
 def check_library_name(name: str) -> str:

@@ -4,7 +4,7 @@ Frames are the handle's business; this module deals in bytes. asyncio's
 subprocess protocol callbacks, on the loop, feed complete stdout lines to the
 owner and stderr into a bounded tail. The reap is the death event (the child
 watcher's for a spawned worker; for one the fork server forked, its report,
-through forked.py, which drives the same callbacks): what is left of the
+through forked.py, which drives the same callbacks; launcher.py starts both): what is left of the
 process group is killed at once, and once the pipes are drained (or
 :data:`DRAIN_GRACE` later) the owner is told, once. Nothing here polls.
 """
@@ -16,28 +16,18 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 from collections.abc import Callable
 from typing import cast
 
 from vmctl.protocol import MAX_LINE_BYTES
-from vmctl.supervisor.forked import ForkedChild
-from vmctl.supervisor.forkserver import ForkServer
-from vmctl.supervisor.pipes import LineBuffer, StderrSink
-from vmctl.supervisor.spawn import SpawnSpec, child_setup, worker_env
-from vmctl.supervisor.waiting import wait_set
+from vmctl.supervisor.config import ASK_GRACE, DRAIN_GRACE, KILL_WAIT, TERM_GRACE
+from vmctl.supervisor.workers.forked import ForkedChild
+from vmctl.supervisor.workers.launcher import Launcher
+from vmctl.supervisor.workers.pipes import LineBuffer, StderrSink
+from vmctl.supervisor.workers.spawn import SpawnSpec
+from vmctl.supervisor.workers.waiting import wait_set
 
 logger = logging.getLogger(__name__)
-
-# The kill ladder of close(): after the goodbye and stdin EOF, after SIGTERM to
-# the group, and after SIGKILL (only a process stuck in the kernel takes longer
-# to be reaped).
-ASK_GRACE = 0.5
-TERM_GRACE = 0.5
-KILL_WAIT = 5.0
-# After the exit, for the pipes' last bytes (the stderr tail of a crash). Only
-# a process that left the worker's group can hold them open that long.
-DRAIN_GRACE = 0.25
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -64,30 +54,13 @@ class WorkerProcess:
         self._reaped = asyncio.Event()
         self._gone = asyncio.Event()  # reaped, drained, transport closed
 
-    async def start(self, spec: SpawnSpec, forkserver: ForkServer | None = None) -> None:
-        """Spawn it, or have ``forkserver`` fork it.
-
-        Raises ``OSError`` or ``SubprocessError`` if the spawn fails, and
-        ``ForkServerError`` if the fork server cannot fork it.
-        """
+    async def start(self, spec: SpawnSpec, launcher: Launcher, *, fork: bool) -> None:
+        """Have ``launcher`` start it, forked or spawned (it raises what the launch raised)."""
         if spec.stderr_log is not None:
             # Unbuffered: each chunk lands in the log as it arrives. Closed in _finish.
             self._stderr = StderrSink(open(spec.stderr_log, "ab", buffering=0))  # noqa: SIM115
         try:
-            if forkserver is not None:
-                await forkserver.fork(spec, _Pipes(self))
-                return
-            await asyncio.get_running_loop().subprocess_exec(
-                lambda: _Pipes(self),
-                *spec.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=spec.cwd,
-                env=worker_env(spec.cwd, spec.env),
-                start_new_session=True,  # its own session and group: killpg reaches all of it
-                preexec_fn=child_setup(spec.mem_mb),
-            )
+            await launcher.launch(spec, _Pipes(self), fork=fork)
         except BaseException:
             if self._transport is None:  # no process: asyncio reaps one that failed to start
                 self._stderr.close()

@@ -3,9 +3,10 @@
 A fresh ``python -m vmctl.worker`` spends most of its start importing. The daemon starts
 ``python -m vmctl.worker.forkserver`` once (vmctl/worker/forkserver.py: it imports what a
 worker imports, then forks one worker per request), and ``open_worker`` asks it for each
-built-in quickjs worker. Other engines (the fixture plugins) are spawned as before, and
-so is every worker when the fork server is not there. The supervisor does not import the
-engine: it talks to the fork server in the records of vmctl/protocol/forking.py.
+built-in quickjs worker (the launcher, launcher.py, decides). Other engines (the fixture
+plugins) are spawned as before, and so is every worker when the fork server is not there.
+The supervisor does not import the engine: it talks to the fork server in the records
+of vmctl/protocol/forking.py.
 
 - **fds.** For each worker the supervisor makes three pipes, sends the worker's ends
   (stdin's read end, stdout's and stderr's write ends) with the :class:`Fork` record over
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import os
 import signal
@@ -43,6 +45,7 @@ import subprocess
 import sys
 from typing import cast
 
+from vmctl.lifeline import die_with_parent
 from vmctl.protocol import ProtocolError
 from vmctl.protocol.forking import (
     MAX_RECORD_BYTES,
@@ -56,9 +59,9 @@ from vmctl.protocol.forking import (
     encode_record,
 )
 from vmctl.supervisor.config import builtin_engines
-from vmctl.supervisor.forked import ForkedChild, close_all
-from vmctl.supervisor.spawn import SpawnSpec, die_with_parent, worker_env, worker_rlimits
-from vmctl.supervisor.waiting import wait_set
+from vmctl.supervisor.workers.forked import ForkedChild, close_all
+from vmctl.supervisor.workers.spawn import SpawnSpec, worker_env, worker_rlimits
+from vmctl.supervisor.workers.waiting import wait_set
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ class ForkServerError(Exception):
     """The fork server cannot give this worker; the caller spawns it plainly."""
 
 
-class State(enum.Enum):
+class ForkServerState(enum.Enum):
     STARTING = "starting"  # spawned, its Ready not yet received
     READY = "ready"  # forks workers on request
     GONE = "gone"  # exited, broken or closed: never asked again
@@ -105,7 +108,7 @@ class ForkServer:
 
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._state = State.STARTING
+        self._state = ForkServerState.STARTING
         self.pid = 0
         self.lost_reason: str | None = None
         self._control: socket.socket | None = None
@@ -119,7 +122,7 @@ class ForkServer:
     @property
     def alive(self) -> bool:
         """It forks workers (it is ready, and has not closed its socket)."""
-        return self._state is State.READY and self._control is not None
+        return self._state is ForkServerState.READY and self._control is not None
 
     def serves(self, spec: SpawnSpec) -> bool:
         """Whether to ask for ``spec``'s worker here: the built-in worker, and the server is up.
@@ -208,7 +211,7 @@ class ForkServer:
                 cwd="/",
                 env=worker_env("/", {}),  # the environment the workers start from
                 start_new_session=True,  # a signal to the daemon's group does not reach it
-                preexec_fn=die_with_parent(),
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
             )
         except BaseException:
             ours.close()
@@ -261,9 +264,9 @@ class ForkServer:
             raise ProtocolError(f"a {type(frame).__name__} frame with {len(fds)} fds")
         match frame:
             case Ready():
-                if self._state is not State.STARTING:
+                if self._state is not ForkServerState.STARTING:
                     raise ProtocolError("a second ready frame")
-                self._state = State.READY
+                self._state = ForkServerState.READY
                 self._settled.set()
                 logger.info("fork server %d ready", self.pid)
             case Forked():
@@ -313,13 +316,13 @@ class ForkServer:
 
     def _lose(self, reason: str) -> None:
         """Never fork here again: fail what is pending; report each worker as it dies."""
-        if self._state is State.GONE:
+        if self._state is ForkServerState.GONE:
             return
         if reason != "was closed":
             logger.warning(
                 "the fork server (pid %d) %s; workers are spawned without it", self.pid, reason
             )
-        self._state = State.GONE
+        self._state = ForkServerState.GONE
         self.lost_reason = reason
         self._close_control()  # end of input: the fork server kills its workers and exits
         self._settled.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import signal
 from collections.abc import Callable
@@ -20,6 +21,14 @@ from typing import Any, BinaryIO
 STATUS_WAIT = 2.0  # a worker's pidfd readable to its Exited report (as fast, when well)
 # The returncode of a worker whose status nobody could report (asyncio's own convention).
 UNKNOWN_STATUS = 255
+
+
+class ChildState(enum.Enum):
+    FORKING = "forking"  # asked of the fork server, no answer yet (or it could not fork)
+    RUNNING = "running"  # forked: its pidfd is on the loop
+    DEAD = "dead"  # its pidfd was readable: it has exited, its status is awaited
+    EXITED = "exited"  # its returncode is known (reported, or unknown for good)
+    CLOSED = "closed"  # its pipes are closed: nothing more reaches the protocol
 
 
 class ForkedChild(asyncio.SubprocessTransport):
@@ -55,13 +64,11 @@ class ForkedChild(asyncio.SubprocessTransport):
         self._failure: str | None = None
         self._pid = 0
         self._pidfd: int | None = None
-        self._watching = False  # its pidfd is on the loop
-        self._dead = False  # its pidfd was readable: it has exited
+        self._state = ChildState.FORKING
         self._orphan_note: str | None = None  # its fork server is gone: why
         self._returncode: int | None = None
         self.unreported: str | None = None  # its status is unknown: how its fork server went
         self._timer: asyncio.TimerHandle | None = None
-        self._closed = False
 
     # -- what the fork server says ------------------------------------------------
 
@@ -73,7 +80,7 @@ class ForkedChild(asyncio.SubprocessTransport):
     def forked(self, pid: int, pidfd: int) -> None:
         self._pid, self._pidfd = pid, pidfd
         self._loop.add_reader(pidfd, self._pidfd_readable)
-        self._watching = True
+        self._state = ChildState.RUNNING
         self._answered.set()
 
     def fork_failed(self, message: str) -> None:
@@ -89,7 +96,7 @@ class ForkedChild(asyncio.SubprocessTransport):
         """Its fork server is gone: its death (at once, if it runs: the parent-death
         signal) is the end, with its status unknown."""
         self._orphan_note = note
-        if self._dead:
+        if self._state is ChildState.DEAD:
             self._set_exit(UNKNOWN_STATUS, note)
 
     # -- the pipes --------------------------------------------------------------
@@ -116,7 +123,7 @@ class ForkedChild(asyncio.SubprocessTransport):
         return open(self._ours.pop(fd), "wb" if fd == 0 else "rb", buffering=0)
 
     def _call(self, method: Callable[..., None], *args: Any) -> None:
-        if self._closed:
+        if self._state is ChildState.CLOSED:
             return
         if self._early is not None:
             self._early.append((method, args))
@@ -127,7 +134,7 @@ class ForkedChild(asyncio.SubprocessTransport):
 
     def _pidfd_readable(self) -> None:
         self._unwatch()
-        self._dead = True
+        self._state = ChildState.DEAD
         if self._orphan_note is not None:
             self._set_exit(UNKNOWN_STATUS, self._orphan_note)
             return
@@ -135,9 +142,10 @@ class ForkedChild(asyncio.SubprocessTransport):
         self._timer = self._loop.call_later(STATUS_WAIT, self._on_unreported, reason)
 
     def _set_exit(self, returncode: int, unreported: str | None = None) -> None:
-        if self._returncode is not None:
+        if self._state in (ChildState.EXITED, ChildState.CLOSED):
             return
         self._unwatch()
+        self._state = ChildState.EXITED
         self._returncode, self.unreported = returncode, unreported
         self._call(self._protocol.process_exited)
 
@@ -145,10 +153,9 @@ class ForkedChild(asyncio.SubprocessTransport):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._watching:
+        if self._state is ChildState.RUNNING:
             assert self._pidfd is not None
             self._loop.remove_reader(self._pidfd)
-            self._watching = False
 
     # -- asyncio's SubprocessTransport ------------------------------------------------
 
@@ -173,17 +180,17 @@ class ForkedChild(asyncio.SubprocessTransport):
         self.send_signal(signal.SIGKILL)
 
     def is_closing(self) -> bool:
-        return self._closed
+        return self._state is ChildState.CLOSED
 
     def close(self) -> None:
         """Close the pipes; a worker still running (a failed start) is killed first."""
-        if self._closed:
+        if self._state is ChildState.CLOSED:
             return
         if self._returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.kill()
-        self._closed = True
         self._unwatch()
+        self._state = ChildState.CLOSED
         self._on_close(self)
         if self._pidfd is not None:
             os.close(self._pidfd)

@@ -1,28 +1,45 @@
-"""Running the daemon: command line, logging, uvicorn, and the order of shutdown."""
+"""Running the daemon: command line, logging, uvicorn, and the order of shutdown.
+
+``python -m vmctl.supervisor`` (what ``vmctl up`` runs) parses its command line
+into a :class:`~vmctl.supervisor.config.DaemonConfig`, sets up logging, and
+serves the app of http/app.py on uvicorn (uvloop, httptools) until SIGINT or
+SIGTERM. Shutdown goes: stop every worker (their requests end as cancelled at
+once), then drain the open requests, then the lifespan closes the store and the
+fork server.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
-import shlex
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import uvicorn
-from starlette.applications import Starlette
 
-from vmctl.supervisor.app import build_app
-from vmctl.supervisor.config import DEFAULT_LISTEN, DaemonConfig, builtin_engines, default_home
-from vmctl.supervisor.manager import SessionManager
+from vmctl.supervisor.config import (
+    DB_NAME,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_LISTEN,
+    DEFAULT_MAX_SESSIONS,
+    GRACEFUL_SHUTDOWN_SECONDS,
+    DaemonConfig,
+    builtin_engines,
+    default_home,
+    parse_engine,
+    parse_listen,
+)
+from vmctl.supervisor.http.app import build_app, stop_sessions
 
 logger = logging.getLogger("vmctl.daemon")
 
-# How long uvicorn waits for in-flight requests once the workers are stopped.
-GRACEFUL_SHUTDOWN_SECONDS = 5
+T = TypeVar("T")
 
 
 class DaemonServer(uvicorn.Server):
@@ -33,9 +50,9 @@ class DaemonServer(uvicorn.Server):
     workers are stopped first: those requests end as ``cancelled`` at once.
     """
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    def __init__(self, config: uvicorn.Config, before_drain: Callable[[], Awaitable[None]]) -> None:
         super().__init__(config)
-        self._app = app
+        self._before_drain = before_drain
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -50,37 +67,38 @@ class DaemonServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        manager: SessionManager | None = getattr(self._app.state, "manager", None)
-        if manager is not None:
-            await manager.aclose()
+        await self._before_drain()
         await super().shutdown(sockets)
 
 
-def _parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse type: its ValueError is the usage error."""
 
+    def convert(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _parse_engine(value: str) -> tuple[str, tuple[str, ...]]:
-    name, sep, command = value.partition("=")
-    argv = tuple(shlex.split(command))
-    if not sep or not name or not argv:
-        raise argparse.ArgumentTypeError(f"expected NAME=COMMAND, got {value!r}")
-    return name, argv
+    return convert
 
 
 def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     home = default_home()
     parser = argparse.ArgumentParser(prog="vmctl up", description="Run the vmctl daemon.")
-    parser.add_argument("--listen", type=_parse_listen, default=_parse_listen(DEFAULT_LISTEN))
-    parser.add_argument("--db", default=os.path.join(home, "vmctl.db"))
     parser.add_argument(
-        "--engine", type=_parse_engine, action="append", default=[], metavar="NAME=COMMAND"
+        "--listen", type=_argument(parse_listen), default=parse_listen(DEFAULT_LISTEN)
     )
-    parser.add_argument("--max-sessions", type=int, default=64)
-    parser.add_argument("--handshake-timeout", type=float, default=10.0)
+    parser.add_argument("--db", default=os.path.join(home, DB_NAME))
+    parser.add_argument(
+        "--engine",
+        type=_argument(parse_engine),
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+    )
+    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    parser.add_argument("--handshake-timeout", type=float, default=DEFAULT_HANDSHAKE_TIMEOUT)
     args = parser.parse_args(argv)
     engines = builtin_engines()
     engines.update(dict(args.engine))
@@ -120,7 +138,7 @@ def serve(config: DaemonConfig) -> None:
     )
     print(f"vmctl listening on http://{config.host}:{config.port}", file=sys.stderr, flush=True)
     print(f"store: {config.db_path}", file=sys.stderr, flush=True)
-    server = DaemonServer(uv_config, app)
+    server = DaemonServer(uv_config, functools.partial(stop_sessions, app))
     server.run()
     if not server.started:
         sys.exit(1)

@@ -1,12 +1,12 @@
 """A worker, as the supervisor talks to it: handshake, one request at a time, limits, close.
 
 - :func:`open_worker` starts the process (process.py: its own process group,
-  resource limits, parent-death signal; spawn.py says how), forked by the fork
-  server when it is given one that serves the command (forkserver.py), and
-  returns once the worker's Hello arrived, raced against its exit under one
-  timeout.
+  resource limits, parent-death signal; spawn.py says how) through the
+  launcher (launcher.py: forked by the fork server when it serves the command,
+  else spawned), and returns once the worker's Hello arrived, raced against its
+  exit under one timeout.
 - Each stdout line is decoded on arrival and routed to the request in flight,
-  whose events are counted against its limits as they come (recorder.py).
+  whose events are counted against its limits as they come (outcome.py).
   Anything the protocol does not allow kills the worker. Deadlines are loop
   timers, so the limits hold whether or not anyone awaits the execution.
 - The process's reap ends the request in flight as ``crashed`` at once.
@@ -19,8 +19,7 @@ import enum
 import logging
 import subprocess
 import time
-
-import msgspec
+from typing import Protocol
 
 from vmctl.protocol import (
     PROTOCOL_VERSION,
@@ -43,10 +42,20 @@ from vmctl.protocol import (
     decode_reply,
     encode,
 )
-from vmctl.supervisor.forkserver import ForkServer, ForkServerError
-from vmctl.supervisor.outcome import (
+from vmctl.supervisor.config import (
+    ASK_GRACE,
+    DRAIN_GRACE,
+    HARD_DEADLINE_GRACE,
+    KILL_WAIT,
+    STOP_GRACE,
+    TERM_GRACE,
+)
+from vmctl.supervisor.store.models import Limits
+from vmctl.supervisor.workers.forkserver import ForkServerError
+from vmctl.supervisor.workers.launcher import SPAWN_ONLY, Launcher
+from vmctl.supervisor.workers.outcome import (
     OK,
-    Limits,
+    ExecutionRecorder,
     Outcome,
     cancelled,
     crashed,
@@ -54,29 +63,11 @@ from vmctl.supervisor.outcome import (
     from_error,
     limit_reached,
 )
-from vmctl.supervisor.process import ASK_GRACE, DRAIN_GRACE, KILL_WAIT, TERM_GRACE, WorkerProcess
-from vmctl.supervisor.recorder import ExecutionRecorder
-from vmctl.supervisor.spawn import SpawnSpec
-
-__all__ = [
-    "HARD_DEADLINE_GRACE",
-    "STOP_GRACE",
-    "SpawnSpec",
-    "State",
-    "WorkerHandle",
-    "WorkerStartError",
-    "open_worker",
-]
+from vmctl.supervisor.workers.process import WorkerProcess
+from vmctl.supervisor.workers.spawn import SpawnSpec
 
 logger = logging.getLogger(__name__)
 
-# The worker interrupts scripts itself at wall_ms and answers within
-# milliseconds; this grace only covers a native operation that cannot be
-# interrupted (or a stuck worker), and a loaded machine.
-HARD_DEADLINE_GRACE = 1.0
-# How long a worker told to stop (a limit was reached, cancel()) has to send its
-# terminal frame before it is killed.
-STOP_GRACE = 1.0
 # Long enough for a whole kill ladder, for a second aclose() that waits on the first.
 _CLOSE_WAIT = ASK_GRACE + TERM_GRACE + KILL_WAIT + DRAIN_GRACE
 
@@ -85,13 +76,19 @@ class WorkerStartError(Exception):
     """The worker could not be started; the message has its exit status and stderr tail."""
 
 
-class State(enum.Enum):
+class WorkerState(enum.Enum):
     STARTING = "starting"  # spawned, its Hello not yet received
     IDLE = "idle"  # handshake done, no request in flight
     BUSY = "busy"  # a request in flight (also one told to stop, until its terminal frame)
     DYING = "dying"  # killed (violation, deadline, ...) or its stdout closed: awaiting the reap
     CLOSING = "closing"  # aclose() is running the kill ladder
     EXITED = "exited"  # reaped and its pipes closed: nothing more happens
+
+
+class Job(Protocol):
+    """What to run, short of the request id and limits the handle sets (a partial frame)."""
+
+    def __call__(self, *, id: int, limits: ExecLimits) -> ExecRepl | RunFile | RunStartup: ...
 
 
 class _Run:
@@ -116,7 +113,7 @@ class _Run:
         self.finished.set()
 
 
-async def open_worker(spec: SpawnSpec, forkserver: ForkServer | None = None) -> WorkerHandle:
+async def open_worker(spec: SpawnSpec, launcher: Launcher = SPAWN_ONLY) -> WorkerHandle:
     """Start a worker and return its handle once the worker's Hello arrived.
 
     On any failure (no Hello within ``spec.handshake_timeout``, an exit before
@@ -124,26 +121,25 @@ async def open_worker(spec: SpawnSpec, forkserver: ForkServer | None = None) -> 
     :class:`WorkerStartError` is raised. On cancellation the same cleanup
     happens and the cancellation propagates.
 
-    With a ``forkserver`` that serves ``spec``, the worker is forked from it.
-    That is only quicker: when the fork server cannot fork the worker, or is
-    gone by the time the start failed (the worker may have died with it), the
-    worker is spawned as without one.
+    When the launcher forks ``spec``'s worker, that is only quicker: when the
+    fork server cannot fork the worker, or is gone by the time the start failed
+    (the worker may have died with it), the worker is spawned instead.
     """
-    if forkserver is not None and forkserver.serves(spec):
+    if launcher.forks(spec):
         try:
-            return await _open(spec, forkserver)
+            return await _open(spec, launcher, fork=True)
         except (ForkServerError, WorkerStartError) as exc:
-            if isinstance(exc, WorkerStartError) and forkserver.alive:
+            if isinstance(exc, WorkerStartError) and launcher.forkserver_alive():
                 raise  # the worker's own failure: a spawned one would fail alike
             logger.warning("the worker was not forked (%s): spawning it", exc)
-    return await _open(spec, None)
+    return await _open(spec, launcher, fork=False)
 
 
-async def _open(spec: SpawnSpec, forkserver: ForkServer | None) -> WorkerHandle:
+async def _open(spec: SpawnSpec, launcher: Launcher, *, fork: bool) -> WorkerHandle:
     handle = WorkerHandle()
     try:
         async with asyncio.timeout(spec.handshake_timeout):
-            await handle._process.start(spec, forkserver)
+            await handle._process.start(spec, launcher, fork=fork)
             await handle._ready.wait()  # set by the Hello, or once the worker is gone
     except TimeoutError:
         await handle._abort(f"no handshake within {spec.handshake_timeout:g} s")
@@ -166,7 +162,7 @@ class WorkerHandle:
 
     def __init__(self) -> None:
         self._process = WorkerProcess(self._line_received, self._gone)
-        self._state = State.STARTING
+        self._state = WorkerState.STARTING
         self._hello: Hello | None = None
         self._run: _Run | None = None
         self._last_id = 0
@@ -187,7 +183,7 @@ class WorkerHandle:
     @property
     def alive(self) -> bool:
         """The worker is up and takes requests (not killed, closing or exited)."""
-        return self._state in (State.IDLE, State.BUSY)
+        return self._state in (WorkerState.IDLE, WorkerState.BUSY)
 
     @property
     def returncode(self) -> int | None:
@@ -203,17 +199,16 @@ class WorkerHandle:
         """The last 8 KiB the worker wrote to stderr."""
         return self._process.stderr_tail()
 
-    async def execute(
-        self, request: ExecRepl | RunFile | RunStartup, limits: Limits, echo: str | None = None
-    ) -> Outcome:
+    async def execute(self, job: Job, limits: Limits, echo: str | None = None) -> Outcome:
         """Run one request under ``limits`` and return how it ended.
 
-        The handle assigns the request's id and sets its ``limits`` from
-        ``limits``. ``echo`` (the REPL input) is recorded first and counts
-        against the limits; if it alone exceeds ``max_output_kb`` nothing is
-        sent. Returns once the worker answered or is gone, never later than
-        ``wall_ms`` plus :data:`HARD_DEADLINE_GRACE` (then it was killed). If
-        the caller is cancelled, the request is stopped before that propagates.
+        The handle makes the request frame from ``job``, with the next request
+        id and the worker's share of ``limits``. ``echo`` (the REPL input) is
+        recorded first and counts against the limits; if it alone exceeds
+        ``max_output_kb`` nothing is sent. Returns once the worker answered or
+        is gone, never later than ``wall_ms`` plus ``HARD_DEADLINE_GRACE``
+        (then it was killed). If the caller is cancelled, the request is
+        stopped before that propagates.
         """
         self._check_idle()
         self._last_id += 1
@@ -222,7 +217,7 @@ class WorkerHandle:
             run.finish()
             return run.recorder.outcome(run.wall_ms, 0.0)
         exec_limits = ExecLimits(limits.cpu_ms, limits.wall_ms, limits.mem_mb)
-        self._begin(run, msgspec.structs.replace(request, id=run.id, limits=exec_limits))
+        self._begin(run, job(id=run.id, limits=exec_limits))
         try:
             await run.finished.wait()
         except asyncio.CancelledError:
@@ -253,10 +248,10 @@ class WorkerHandle:
 
         A request in flight ends as "cancelled".
         """
-        if self._state in (State.CLOSING, State.EXITED):
+        if self._state in (WorkerState.CLOSING, WorkerState.EXITED):
             await self._process.wait_gone(_CLOSE_WAIT)
             return
-        self._state = State.CLOSING
+        self._state = WorkerState.CLOSING
         if self._run is not None:
             self._run.recorder.end(cancelled("the worker was closed"))
             self._stop(self._run)
@@ -279,7 +274,7 @@ class WorkerHandle:
     # -- requests ---------------------------------------------------------------
 
     def _check_idle(self) -> None:
-        if self._state is State.IDLE:
+        if self._state is WorkerState.IDLE:
             return
         if self._run is not None:
             raise RuntimeError(
@@ -289,7 +284,7 @@ class WorkerHandle:
 
     def _begin(self, run: _Run, frame: Frame) -> None:
         self._run = run
-        self._state = State.BUSY
+        self._state = WorkerState.BUSY
         self._process.send(encode(frame))
         deadline = run.limits.wall_ms / 1000 + HARD_DEADLINE_GRACE
         run.timers.append(asyncio.get_running_loop().call_later(deadline, self._overdue, run))
@@ -305,7 +300,7 @@ class WorkerHandle:
             return
         run.cancel_sent = True
         self._process.send(encode(Cancel(id=run.id)))
-        if self._state is State.BUSY:  # while closing, the kill ladder bounds the wait
+        if self._state is WorkerState.BUSY:  # while closing, the kill ladder bounds the wait
             reason = f"request {run.id} did not stop within {STOP_GRACE:g} s of its cancel"
             loop = asyncio.get_running_loop()
             run.timers.append(loop.call_later(STOP_GRACE, self._kill, reason))
@@ -327,7 +322,7 @@ class WorkerHandle:
         except ProtocolError as exc:
             self._violation(str(exc))
             return
-        if self._state is State.STARTING:
+        if self._state is WorkerState.STARTING:
             self._handshake(frame)
             return
         match frame:
@@ -349,7 +344,7 @@ class WorkerHandle:
             )
         else:
             self._hello = frame
-            self._state = State.IDLE
+            self._state = WorkerState.IDLE
             self._ready.set()
 
     def _event(self, frame: Console | Value | JsException | System) -> None:
@@ -366,8 +361,8 @@ class WorkerHandle:
         run.cpu_ms = frame.cpu_ms
         run.recorder.end(from_error(frame, run.limits) if isinstance(frame, Error) else OK)
         self._run = None
-        if self._state is State.BUSY:
-            self._state = State.IDLE
+        if self._state is WorkerState.BUSY:
+            self._state = WorkerState.IDLE
         run.finish()
 
     def _in_flight(self, request_id: int, frame: Frame) -> _Run | None:
@@ -382,13 +377,13 @@ class WorkerHandle:
     # -- death ------------------------------------------------------------------
 
     def _kill(self, reason: str) -> None:
-        if self._state in (State.STARTING, State.IDLE, State.BUSY):
-            self._state = State.DYING
+        if self._state in (WorkerState.STARTING, WorkerState.IDLE, WorkerState.BUSY):
+            self._state = WorkerState.DYING
         self._process.kill(reason)
 
     def _gone(self) -> None:
         """Reaped and drained: the request in flight (if any) crashed."""
-        self._state = State.EXITED
+        self._state = WorkerState.EXITED
         run, self._run = self._run, None
         if run is not None:
             run.recorder.end(crashed(self.exit_reason or "gone", self.stderr_tail()))

@@ -1,9 +1,10 @@
 """How a worker process is set up: its environment, resource limits and parent-death signal.
 
 A :class:`SpawnSpec` says what to start. :func:`child_setup` builds the
-``preexec_fn`` that runs in the child between fork and exec; a worker forked by
-the fork server (forkserver.py) gets the same :func:`worker_env` and
-:func:`worker_rlimits`, applied there. Everything is computed here in the
+``preexec_fn`` that runs in the child between fork and exec (launcher.py
+spawns with it); a worker forked by the fork server (forkserver.py) gets the
+same :func:`worker_env`, :func:`worker_rlimits` and parent-death signal
+(vmctl/lifeline.py), applied there. Everything is computed here in the
 parent; the child only makes system calls, because after a fork only the
 forking thread exists and any lock another thread held (the import lock, a
 logging lock) stays held forever.
@@ -12,13 +13,14 @@ logging lock) stays held forever.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
-import signal
 from collections.abc import Callable, Mapping
 
 import msgspec
+
+from vmctl.lifeline import die_with_parent
+from vmctl.supervisor.config import DEFAULT_HANDSHAKE_TIMEOUT
 
 MIB = 1024 * 1024
 # The address-space cap is the engine heap twice over (a value or console text
@@ -30,9 +32,6 @@ ADDRESS_SPACE_BASE_MB = 512
 OPEN_FILES = 256  # a worker needs a handful: its pipes, the files it is reading
 FILE_SIZE_BYTES = 64 * MIB  # workers do not write files; this bounds a runaway one
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
-
 
 class SpawnSpec(msgspec.Struct, frozen=True):
     """How to start one worker."""
@@ -42,7 +41,7 @@ class SpawnSpec(msgspec.Struct, frozen=True):
     mem_mb: int  # the engine's heap limit; the address-space cap is set well above it
     stderr_log: str | None = None  # a file the worker's stderr is appended to
     env: dict[str, str] = {}  # added to the minimal environment
-    handshake_timeout: float = 10.0
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
 
 
 def address_space_bytes(mem_mb: int) -> int:
@@ -83,12 +82,12 @@ def worker_rlimits(mem_mb: int) -> tuple[tuple[int, int], ...]:
 def child_setup(mem_mb: int) -> Callable[[], None]:
     """The ``preexec_fn`` for a worker whose engine heap limit is ``mem_mb``."""
     limits = worker_rlimits(mem_mb)
-    die = die_with_parent()
+    parent = os.getpid()
 
     def setup() -> None:
         for which, value in limits:
             resource.setrlimit(which, (value, value))
-        die()
+        die_with_parent(parent)
         _close_on_exec_above_stderr()
 
     return setup
@@ -107,26 +106,6 @@ def _close_on_exec_above_stderr() -> None:
         if fd > 2:
             with contextlib.suppress(OSError):  # the listing's own descriptor, gone by now
                 os.set_inheritable(fd, False)
-
-
-def die_with_parent() -> Callable[[], None]:
-    """A ``preexec_fn`` step: SIGKILL the child when this process dies.
-
-    The parent-death signal fires when the *thread* that forked dies, so spawn
-    from the event loop's thread (asyncio does), never from a pool thread.
-    """
-    prctl = _libc.prctl
-    parent = os.getpid()
-
-    def setup() -> None:
-        if prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            os._exit(126)
-        # The parent may have died between fork and prctl: then no signal will
-        # ever come, and we have already been reparented.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return setup
 
 
 def _capped(which: int, value: int) -> int:

@@ -40,6 +40,9 @@ class FrozenModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Base of the API objects that are values (replaced whole, never edited)."""
 
 
+LimitName = Literal["max_events", "max_output_kb", "cpu_ms", "wall_ms", "mem_mb"]
+
+
 class Limits(FrozenModel, frozen=True):
     cpu_ms: int = 2000
     wall_ms: int = 5000

@@ -3,8 +3,8 @@
 SQLite calls block, so the store never makes one on the event loop: each of its
 connections lives on a :class:`ConnectionThread`, which runs the jobs queued to
 it in order, each in one transaction, and settles an asyncio future with the
-result. This module knows nothing of the store's schema; ``store.py`` holds all
-the SQL.
+result. This module knows nothing of the store's schema; ``store.py`` and ``rows.py``
+hold the SQL.
 """
 
 from __future__ import annotations

@@ -1,0 +1,167 @@
+"""The daemon's middleware, one concern each, stacked in one place (app.py).
+
+From the outside in: :class:`RequestId` names the request; :class:`AccessLog`
+logs it once it is answered; :class:`ServerErrors` answers ``INTERNAL`` for a
+bug (and logs it with the request id); :class:`BearerAuth` refuses a request
+without the token; :class:`BodyLimit` refuses a body over the limit, whatever
+its Content-Length claimed. Each is plain ASGI: a refusal is the envelope of
+errors.py, sent before the app sees the request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vmctl.supervisor.http.errors import RequestError, envelope, internal_error, too_large
+
+logger = logging.getLogger("vmctl.http")
+
+# Where RequestId leaves the request's id in the ASGI scope, for the layers inside it.
+REQUEST_ID = "vmctl.request_id"
+
+
+def header(scope: Scope, wanted: bytes) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return bytes(value)
+    return None
+
+
+class RequestId:
+    """The client's X-Request-Id if it is 1 to 128 printable ASCII characters, else a new
+    one; in the scope for the layers inside, and on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        text = (header(scope, b"x-request-id") or b"").decode("latin-1")
+        if not (0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text)):
+            text = uuid.uuid4().hex
+        scope[REQUEST_ID] = text
+        id_header = (b"x-request-id", text.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class AccessLog:
+    """One log line per request once it is answered: id, method, path, status, time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.info(
+                "%s %s %s %d %.1fms",
+                scope[REQUEST_ID],
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed_ms,
+            )
+
+
+class ServerErrors:
+    """The last resort: a bug is logged with the request id and answered ``INTERNAL``
+    without a traceback (if no answer has started yet)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            logger.exception("request %s failed", scope[REQUEST_ID])
+            if not started:
+                await internal_error(scope[REQUEST_ID])(scope, receive, send)
+
+
+class BearerAuth:
+    """With a token, every route but the health check needs ``Authorization: Bearer``."""
+
+    def __init__(self, app: ASGIApp, token: str | None, open_path: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.open_path = open_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.expected is not None
+            and scope["path"] != self.open_path
+            and not hmac.compare_digest(header(scope, b"authorization") or b"", self.expected)
+        ):
+            refusal = RequestError("UNAUTHORIZED", "Missing or wrong bearer token")
+            await envelope(refusal)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """A body over ``max_bytes`` is ``PAYLOAD_TOO_LARGE``: refused at once when its
+    Content-Length says so, else as soon as that many bytes have arrived."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await envelope(too_large(self.max_bytes))(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise too_large(self.max_bytes)
+            return message
+
+        await self.app(scope, bounded_receive, send)

@@ -1,0 +1,191 @@
+"""One execution's life: its request, its run on the session's worker, its record.
+
+:func:`run_recorded` is the whole of it. The execution is written as
+``running`` before the worker sees its request; the worker's handle runs it
+under the template's limits and returns an ``Outcome``; the final record and
+its numbered events are written in one transaction before anyone is told.
+:func:`raise_failure` then says whether the client gets the record (201) or an
+error about it (a limit, a crashed worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+import msgspec
+
+from vmctl.protocol import ExecRepl, RunFile, RuntimeOptions
+from vmctl.supervisor.sessions.errors import ExecutionFailed
+from vmctl.supervisor.sessions.live import LiveSession
+from vmctl.supervisor.store import Store
+from vmctl.supervisor.store.models import (
+    Event,
+    Execution,
+    ExecutionKind,
+    Limits,
+    Settings,
+    Template,
+    new_id,
+    timestamp,
+    utc_now,
+)
+from vmctl.supervisor.workers import Job, Outcome
+from vmctl.supervisor.workers.outcome import ExecutionRecorder, cancelled, crashed
+
+
+def new_execution(
+    session_id: str,
+    kind: ExecutionKind,
+    *,
+    code: str | None = None,
+    path: str | None = None,
+    args: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+) -> Execution:
+    return Execution(
+        id=new_id(),
+        session_id=session_id,
+        kind=kind,
+        status="running",
+        started_at=utc_now(),
+        input=code,
+        path=path,
+        args=args or {},
+        env=env or {},
+    )
+
+
+def worker_limits(settings: Settings, mem_mb: int) -> Limits:
+    """The template's limits, with the heap limit its worker was started with."""
+    return msgspec.structs.replace(settings.limits, mem_mb=mem_mb)
+
+
+def runtime_options(template: Template | None, settings: Settings) -> RuntimeOptions:
+    return RuntimeOptions(
+        esm=settings.runtime.esm,
+        strict=settings.runtime.strict,
+        extensions=tuple(settings.resolver.extensions),
+        modules=tuple(template.exposed_modules) if template is not None else (),
+    )
+
+
+async def run_recorded(
+    store: Store, live: LiveSession, execution: Execution, runtime: RuntimeOptions, limits: Limits
+) -> tuple[Execution, Outcome]:
+    """Record ``execution`` as running, run it on ``live``'s worker, record how it ended."""
+    await store.insert_execution(execution)
+    try:
+        if live.retired or not live.handle.alive:
+            # Closed, or dead, while the row was written: the worker never sees it.
+            outcome = _never_started(live, limits, _echo(execution))
+        else:
+            job = _job(execution, runtime)
+            outcome = await live.handle.execute(job, limits, echo=_echo(execution))
+    except BaseException:
+        # Cancelled from outside (daemon shutdown): never leave a running record.
+        await asyncio.shield(store.finish_execution(_stopped_by_shutdown(execution), []))
+        raise
+    finished, events = _finished(execution, outcome)
+    await asyncio.shield(store.finish_execution(finished, events))
+    return finished, outcome
+
+
+def raise_failure(execution: Execution, outcome: Outcome) -> None:
+    """Raise what the client is told instead of the record, if anything: a limit ended
+    the execution, or its worker died."""
+    if outcome.limit is None and outcome.status != "crashed":
+        return
+    details: dict[str, Any] = {"execution_id": execution.id, "session_id": execution.session_id}
+    if outcome.limit is not None:
+        details["limit"] = outcome.limit
+        details["limit_value"] = outcome.limit_value
+    assert outcome.code is not None
+    message = outcome.message or (
+        "The session's worker process died" if outcome.status == "crashed" else outcome.code
+    )
+    raise ExecutionFailed(outcome.code, message, details)
+
+
+def _echo(execution: Execution) -> str | None:
+    return execution.input if execution.kind == "repl" else None
+
+
+def _job(execution: Execution, runtime: RuntimeOptions) -> Job:
+    if execution.kind == "repl":
+        return functools.partial(ExecRepl, code=execution.input or "", runtime=runtime)
+    return functools.partial(
+        RunFile,
+        path=execution.path or "",
+        args=execution.args,
+        env=execution.env,
+        runtime=runtime,
+    )
+
+
+def _never_started(live: LiveSession, limits: Limits, echo: str | None) -> Outcome:
+    """The outcome of an execution whose worker was gone before it could be sent."""
+    recorder = ExecutionRecorder(limits)
+    if echo is not None:
+        recorder.record_echo(echo)
+    if live.retired:
+        recorder.end(cancelled("the session was closed before it started"))
+    else:
+        recorder.end(crashed(live.handle.exit_reason or "exited", live.handle.stderr_tail()))
+    return recorder.outcome(0.0, 0.0)
+
+
+def _finished(running: Execution, outcome: Outcome) -> tuple[Execution, list[Event]]:
+    """The final record of ``running`` and its numbered events."""
+    events = [
+        Event(
+            execution_id=running.id,
+            seq=seq,
+            ts=timestamp(recorded.ts),
+            type=recorded.type,
+            payload=recorded.payload,
+        )
+        for seq, recorded in enumerate(outcome.events, start=1)
+    ]
+    finished = msgspec.structs.replace(
+        running,
+        status=outcome.status,
+        ended_at=utc_now(),
+        result=_result_of(outcome),
+        error=_error_of(outcome),
+        metrics=outcome.metrics,
+    )
+    return finished, events
+
+
+def _error_of(outcome: Outcome) -> dict[str, Any] | None:
+    if outcome.status == "ok":
+        return None
+    if outcome.exception is not None:
+        # A JavaScript throw: the exception payload, with a code to match on.
+        return {"code": outcome.code, **outcome.exception}
+    code = outcome.code or "INTERNAL"
+    error: dict[str, Any] = {"code": code, "message": outcome.message or code}
+    if outcome.limit is not None:
+        error["limit"] = outcome.limit
+        error["limit_value"] = outcome.limit_value
+    return error
+
+
+def _result_of(outcome: Outcome) -> dict[str, Any] | None:
+    if outcome.status != "ok":
+        return None
+    for event in reversed(outcome.events):
+        if event.type == "value":
+            return event.payload
+    return None
+
+
+def _stopped_by_shutdown(execution: Execution) -> Execution:
+    return msgspec.structs.replace(
+        execution,
+        status="cancelled",
+        ended_at=utc_now(),
+        error={"code": "CANCELLED", "message": "The daemon stopped while it ran"},
+    )

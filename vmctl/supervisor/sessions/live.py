@@ -1,0 +1,81 @@
+"""A session whose worker this daemon runs, and the lock of each session's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from vmctl.supervisor.sessions.errors import Conflict
+from vmctl.supervisor.store.models import Session
+from vmctl.supervisor.workers import WorkerHandle
+
+
+class LiveSession:
+    """A session with a worker: its row as last written, its worker, its execution in flight.
+
+    Whether the worker is up is the handle's to say (``handle.alive``). The session's
+    own state is its turn: one execution at a time holds it, from the request to the
+    record, a longer span than the worker is busy for.
+    """
+
+    def __init__(self, session: Session, handle: WorkerHandle, mem_mb: int) -> None:
+        self.session = session
+        self.handle = handle
+        self.mem_mb = mem_mb  # applied at worker start; later changes wait for a restart
+        # Set by the manager as it takes the session out of its table (close, restart,
+        # shutdown, crash): from then on nothing new is sent to this worker.
+        self.retired = False
+        self.watcher: asyncio.Task[None] | None = None
+        self._turn = asyncio.Lock()
+        self._execution_id: str | None = None  # the execution holding the turn
+
+    @property
+    def busy(self) -> bool:
+        return self._turn.locked()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, execution_id: str) -> AsyncIterator[None]:
+        """Hold the session for one execution, or raise SESSION_BUSY at once."""
+        if self._turn.locked():
+            raise Conflict(
+                "SESSION_BUSY",
+                "Session is busy",
+                {"session_id": self.session.id, "execution_id": self._execution_id},
+            )
+        async with self._turn:
+            self._execution_id = execution_id
+            try:
+                yield
+            finally:
+                self._execution_id = None
+
+    async def wait_idle(self) -> None:
+        """Until the execution in flight, if any, is recorded."""
+        async with self._turn:
+            pass
+
+
+class SessionLocks:
+    """One lock per session for its lifecycle changes, dropped when nobody holds or waits."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(session_id, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[session_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[session_id]
+            if users == 1:
+                del self._locks[session_id]
+            else:
+                self._locks[session_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

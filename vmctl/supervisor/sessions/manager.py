@@ -1,0 +1,348 @@
+"""The session manager: the one owner of live workers and of session state.
+
+Life of a session, top to bottom in this file:
+
+- ``create_session`` writes the row as ``starting``, starts the worker and runs
+  its libraries and startup files (startup.py), writes ``ready`` and starts a
+  watcher.
+- ``execute_repl`` and ``run_file`` run one execution at a time per session
+  (execution.py: the row is written as ``running`` before the worker sees the
+  request, and finished, record and events in one transaction, before the
+  answer leaves).
+- The watcher notices the worker's death the moment it happens and writes
+  ``crashed`` with the reason; ``restart_session`` gives a crashed (or ready)
+  session a fresh worker; ``close_session`` stops the worker and writes
+  ``closed``.
+- ``aclose`` (daemon shutdown) stops every worker at once.
+
+Every state change is written to the store before it is reported.
+:func:`open_session_manager` builds the manager with what it runs on (the
+store, the launcher and its fork server) and closes them in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import msgspec
+
+from vmctl.supervisor.config import SHUTDOWN_TIMEOUT, DaemonConfig
+from vmctl.supervisor.sessions import execution as executions
+from vmctl.supervisor.sessions.errors import (
+    Conflict,
+    StartupFailed,
+    Unavailable,
+    not_found,
+    store_call,
+)
+from vmctl.supervisor.sessions.live import LiveSession, SessionLocks
+from vmctl.supervisor.sessions.paths import clean_relative_path, existing_file, worktree_root
+from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
+from vmctl.supervisor.sessions.templates import Templates
+from vmctl.supervisor.store import Store, open_store
+from vmctl.supervisor.store.models import (
+    Event,
+    Execution,
+    Session,
+    SessionStatus,
+    Template,
+    new_id,
+    utc_now,
+)
+from vmctl.supervisor.workers import Launcher
+from vmctl.supervisor.workers.forkserver import ForkServer
+
+logger = logging.getLogger("vmctl.sessions")
+
+# How much of a dead worker's stderr goes into the session's last_error.
+STDERR_IN_REASON = 2000
+
+
+@contextlib.asynccontextmanager
+async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionManager]:
+    """The manager on its store and launcher; at the end every session is closed, then the
+    store, then the fork server."""
+    # The fork server imports while the store opens. It is only a speed-up: if it does
+    # not start, or dies later, workers are spawned.
+    launcher = Launcher(ForkServer())
+    await launcher.start()
+    try:
+        async with _opened_store(config) as store:
+            await launcher.wait_ready()
+            manager = SessionManager(store, config, launcher)
+            try:
+                yield manager
+            finally:
+                await manager.aclose()
+    finally:
+        await launcher.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _opened_store(config: DaemonConfig) -> AsyncIterator[Store]:
+    """The store, with what a previous daemon left behind marked; closed at the end."""
+    store = await open_store(config.db_path)
+    try:
+        sessions, executions_ = await store.recover_abandoned(
+            "the daemon stopped without closing this session"
+        )
+        if sessions or executions_:
+            logger.warning(
+                "recovered %d session(s) and %d execution(s) left by a previous daemon",
+                sessions,
+                executions_,
+            )
+        yield store
+    finally:
+        await store.aclose()
+        logger.info("store closed")
+
+
+class SessionManager:
+    """Sessions and their workers; opened and closed by :func:`open_session_manager`."""
+
+    def __init__(self, store: Store, config: DaemonConfig, launcher: Launcher) -> None:
+        self._store = store
+        self._config = config
+        self._launcher = launcher
+        self.templates = Templates(store, config)
+        self._live: dict[str, LiveSession] = {}
+        self._locks = SessionLocks()
+        self._starting = 0
+        self._accepting = True
+
+    # -- queries -----------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        alive = sorted(sid for sid, live in self._live.items() if live.handle.alive)
+        return {
+            "active_sessions": len(alive),
+            "active_session_ids": alive,
+            "busy_sessions": sum(1 for live in self._live.values() if live.busy),
+            "starting_sessions": self._starting,
+            "max_sessions": self._config.max_sessions,
+            "workers": {sid: self._live[sid].handle.pid for sid in alive},
+        }
+
+    async def get_session(self, session_id: str) -> Session:
+        session = await self._store.get_session(session_id)
+        if session is None:
+            raise not_found("session", session_id)
+        return session
+
+    async def list_sessions(self, status: SessionStatus | None) -> list[Session]:
+        return await self._store.list_sessions(status)
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        execution = await self._store.get_execution(execution_id)
+        if execution is None:
+            raise not_found("execution", execution_id)
+        return execution
+
+    async def list_executions(self, session_id: str, limit: int) -> list[Execution]:
+        await self.get_session(session_id)
+        return await self._store.list_executions(session_id, limit)
+
+    async def list_events(self, execution_id: str, after_seq: int) -> list[Event]:
+        await self.get_execution(execution_id)
+        return await self._store.list_events(execution_id, after_seq)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def create_session(
+        self, template_id: str, workspace_id: str, base_commit_oid: str, worktree_path: str
+    ) -> Session:
+        worktree = await asyncio.to_thread(worktree_root, worktree_path)
+        self._check_accepting()
+        template = await self.templates.get(template_id)
+        with self._place():
+            session = Session(
+                id=new_id(),
+                vm_id=template.id,
+                workspace_id=workspace_id,
+                base_commit_oid=base_commit_oid,
+                worktree_path=worktree,
+                status="starting",
+                created_at=utc_now(),
+            )
+            await store_call(self._store.insert_session(session))  # the template may be gone
+            async with self._locks.hold(session.id):
+                return await self._start(session, template, restarts=0)
+
+    async def restart_session(self, session_id: str) -> Session:
+        self._check_accepting()
+        async with self._locks.hold(session_id):
+            session = await self.get_session(session_id)
+            if session.status == "closed":
+                raise Conflict(
+                    "SESSION_NOT_READY",
+                    "A closed session cannot be restarted",
+                    {"session_id": session_id, "status": session.status},
+                )
+            await self._retire(session_id)
+            template = await self.templates.get(session.vm_id)
+            restarts = int((session.runtime_meta or {}).get("restarts", 0)) + 1
+            with self._place():
+                starting = msgspec.structs.replace(session, status="starting", last_error=None)
+                await self._store.update_session(starting)
+                return await self._start(starting, template, restarts)
+
+    async def close_session(self, session_id: str) -> Session:
+        async with self._locks.hold(session_id):
+            session = await self.get_session(session_id)
+            if session.status == "closed":
+                return session
+            await self._retire(session_id)
+            closed = msgspec.structs.replace(session, status="closed", closed_at=utc_now())
+            await self._store.update_session(closed)
+            return closed
+
+    async def aclose(self, reason: str = "the daemon shut down") -> None:
+        """Stop every worker at once; their sessions become crashed (restartable).
+
+        Called by the server before it drains requests, and again by
+        :func:`open_session_manager` for anything that started in between.
+        """
+        self._accepting = False
+        ids = list(self._live)
+        if not ids:
+            return
+        logger.info("shutdown: closing %d session(s)", len(ids))
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                await asyncio.gather(*(self._stop_for_shutdown(sid, reason) for sid in ids))
+        except TimeoutError:
+            logger.error("shutdown: sessions did not close within %ss", SHUTDOWN_TIMEOUT)
+        logger.info("shutdown: all workers stopped")
+
+    async def _stop_for_shutdown(self, session_id: str, reason: str) -> None:
+        live = self._live.get(session_id)
+        if live is None:
+            return
+        await self._retire(session_id)
+        crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
+        await self._store.update_session(crashed)
+
+    def _check_accepting(self) -> None:
+        if not self._accepting:
+            raise Unavailable("CAPACITY_EXCEEDED", "The daemon is shutting down")
+
+    @contextlib.contextmanager
+    def _place(self) -> Iterator[None]:
+        """Hold one of the ``max_sessions`` places while a worker starts (taken at once)."""
+        if len(self._live) + self._starting >= self._config.max_sessions:
+            raise Unavailable(
+                "CAPACITY_EXCEEDED",
+                f"The daemon runs its maximum of {self._config.max_sessions} sessions",
+                {"max_sessions": self._config.max_sessions},
+            )
+        self._starting += 1
+        try:
+            yield
+        finally:
+            self._starting -= 1
+
+    async def _start(self, session: Session, template: Template, restarts: int) -> Session:
+        """Start and initialise a worker for ``session`` (lock held); ready or raise."""
+        settings = await self.templates.settings(template.id)
+        startup = await self._store.list_startup_files(template.id)
+        try:
+            handle = await start_worker(
+                self._config, self._launcher, session, template, settings, startup
+            )
+        except StartupFailed as exc:
+            crashed = msgspec.structs.replace(session, status="crashed", last_error=exc.message)
+            await self._store.update_session(crashed)
+            exc.details = {"session_id": session.id}
+            raise
+        meta = runtime_meta(handle, settings, restarts)
+        ready = msgspec.structs.replace(session, status="ready", runtime_meta=meta)
+        try:
+            await self._store.update_session(ready)
+        except BaseException:
+            await handle.aclose()
+            raise
+        live = LiveSession(ready, handle, settings.limits.mem_mb)
+        self._live[session.id] = live
+        live.watcher = asyncio.create_task(self._watch(live), name=f"watch-{session.id}")
+        return ready
+
+    async def _retire(self, session_id: str) -> None:
+        """Stop this session's worker, if it runs, and wait for its execution to be recorded."""
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return
+        live.retired = True
+        await live.handle.aclose()
+        await live.wait_idle()
+        if live.watcher is not None:
+            await live.watcher
+
+    async def _watch(self, live: LiveSession) -> None:
+        await live.handle.wait_exited()
+        # Retired on purpose (close, restart, shutdown): whoever did it holds the
+        # session lock and is waiting for this task, so it must not take the lock.
+        if not live.retired:
+            await self._mark_crashed(live)
+
+    async def _mark_crashed(self, live: LiveSession) -> None:
+        async with self._locks.hold(live.session.id):
+            if live.retired:
+                return
+            live.retired = True
+            self._live.pop(live.session.id, None)
+            reason = live.handle.exit_reason or "the worker process exited"
+            tail = live.handle.stderr_tail().strip()
+            if tail:
+                reason = f"{reason}; stderr: {tail[-STDERR_IN_REASON:]}"
+            crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
+            await self._store.update_session(crashed)
+            logger.warning("session %s crashed: %s", live.session.id, reason)
+
+    # -- executions --------------------------------------------------------
+
+    async def execute_repl(self, session_id: str, code: str) -> Execution:
+        live = await self._ready(session_id)
+        return await self._execute(live, executions.new_execution(session_id, "repl", code=code))
+
+    async def run_file(
+        self, session_id: str, path: str, args: dict[str, Any], env: dict[str, Any]
+    ) -> Execution:
+        cleaned = clean_relative_path(path)
+        live = await self._ready(session_id)
+        await asyncio.to_thread(existing_file, live.session.worktree_path, cleaned, session_id)
+        execution = executions.new_execution(
+            session_id, "run_file", path=cleaned, args=args, env=env
+        )
+        return await self._execute(live, execution)
+
+    async def _ready(self, session_id: str) -> LiveSession:
+        live = self._live.get(session_id)
+        if live is not None and not live.retired:
+            return live
+        session = await self.get_session(session_id)
+        raise Conflict(
+            "SESSION_NOT_READY",
+            f"Session is {session.status}",
+            {"session_id": session_id, "status": session.status},
+        )
+
+    async def _execute(self, live: LiveSession, execution: Execution) -> Execution:
+        async with live.turn(execution.id):
+            template = await self._store.get_template(live.session.vm_id)
+            settings = await self.templates.settings(live.session.vm_id)
+            finished, outcome = await executions.run_recorded(
+                self._store,
+                live,
+                execution,
+                executions.runtime_options(template, settings),
+                executions.worker_limits(settings, live.mem_mb),
+            )
+        if not live.handle.alive:
+            await self._mark_crashed(live)
+        executions.raise_failure(finished, outcome)
+        return finished

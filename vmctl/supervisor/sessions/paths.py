@@ -1,0 +1,56 @@
+"""The worktree path rules of the supervisor: a session's worktree, startup files, run-file.
+
+A session's worktree is an absolute path to a directory. A path from a client
+is relative to it. It is cleaned lexically by the protocol's one rule
+(``vmctl.protocol.clean_path``: no blank, absolute or climbing path), and, once
+a worktree is known, resolved through symlinks and refused again if the real
+file lies outside the real worktree.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vmctl.protocol import InvalidWorktreePath, clean_path
+from vmctl.supervisor.sessions.errors import NotFound, invalid_path, validation_error
+
+
+def worktree_root(path: str) -> str:
+    """A session's worktree: an absolute path to a directory, normalised (sync)."""
+    if "\x00" in path or not os.path.isabs(path) or not os.path.isdir(path):
+        raise validation_error(
+            "worktree_path", f"worktree_path must be an absolute path to a directory: {path!r}"
+        )
+    return os.path.normpath(path)
+
+
+def clean_relative_path(path: str) -> str:
+    """The lexically cleaned form of a worktree-relative path, or INVALID_PATH."""
+    try:
+        return clean_path(path)
+    except InvalidWorktreePath as exc:
+        raise invalid_path(path, str(exc)) from None
+
+
+def resolve_in_worktree(worktree: str, cleaned: str) -> str:
+    """The real path of ``cleaned`` under ``worktree``; INVALID_PATH if a symlink leaves it.
+
+    Touches the filesystem: call it off the event loop.
+    """
+    root = os.path.realpath(worktree)
+    real = os.path.realpath(os.path.join(root, cleaned))
+    if real != root and not real.startswith(root + os.sep):
+        raise invalid_path(cleaned, "a symlink leads outside the worktree")
+    return real
+
+
+def existing_file(worktree: str, cleaned: str, session_id: str) -> str:
+    """The real path of the file ``cleaned`` names, or INVALID_PATH / FILE_NOT_FOUND (sync)."""
+    real = resolve_in_worktree(worktree, cleaned)
+    if not os.path.isfile(real):
+        raise NotFound(
+            "FILE_NOT_FOUND",
+            f"File {cleaned!r} not found in the worktree",
+            {"path": cleaned, "session_id": session_id},
+        )
+    return real

@@ -1,0 +1,248 @@
+"""Rows and Structs: how each object of the contract is written to and read from its table.
+
+The functions here run on a store thread, inside the transaction of one job,
+and take its connection; :class:`~vmctl.supervisor.store.store.Store` hands
+them to its threads. JSON columns (settings, args, results, payloads) are
+encoded and decoded with msgspec, once each way.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+
+from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
+from vmctl.supervisor.store.models import (
+    Capability,
+    Event,
+    Execution,
+    ExecutionMetrics,
+    Limits,
+    Resolver,
+    Runtime,
+    Session,
+    Settings,
+    StartupFile,
+    Template,
+    utc_now,
+)
+
+_encoder = msgspec.json.Encoder()
+decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_limits = msgspec.json.Decoder(Limits).decode
+_decode_resolver = msgspec.json.Decoder(Resolver).decode
+_decode_runtime = msgspec.json.Decoder(Runtime).decode
+decode_metrics = msgspec.json.Decoder(ExecutionMetrics).decode
+
+
+def to_json(value: object) -> str:
+    return _encoder.encode(value).decode()
+
+
+def json_or_none(value: object | None) -> str | None:
+    return None if value is None else to_json(value)
+
+
+def object_or_none(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else decode_object(text)
+
+
+TEMPLATE_COLUMNS = "id, name, engine, is_active, created_at, updated_at"
+SESSION_COLUMNS = (
+    "id, template_id, workspace_id, base_commit_oid, worktree_path, status, created_at, closed_at,"
+    " last_error, runtime_meta"
+)
+EXECUTION_COLUMNS = (
+    "id, session_id, kind, input, path, args, env, status, started_at, ended_at, result, error,"
+    " metrics"
+)
+SESSION_INSERT = f"INSERT INTO sessions ({SESSION_COLUMNS}) SELECT {', '.join('?' * 10)}"
+EXECUTION_INSERT = f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES ({', '.join('?' * 13)})"
+EVENT_INSERT = "INSERT INTO events (execution_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)"
+NEWEST_FIRST = "rowid DESC"  # after the timestamp: rows made in the same millisecond
+
+
+def session_row(s: Session) -> tuple[Any, ...]:
+    return (
+        s.id, s.vm_id, s.workspace_id, s.base_commit_oid, s.worktree_path, s.status,
+        s.created_at, s.closed_at, s.last_error, json_or_none(s.runtime_meta),
+    )  # fmt: skip
+
+
+def session_of(row: Sequence[Any]) -> Session:
+    (id, template_id, workspace_id, base_commit_oid, worktree_path, status, created_at, closed_at,
+     last_error, runtime_meta) = row  # fmt: skip
+    return Session(
+        id=id, vm_id=template_id, workspace_id=workspace_id, base_commit_oid=base_commit_oid,
+        worktree_path=worktree_path, status=status, created_at=created_at, closed_at=closed_at,
+        last_error=last_error, runtime_meta=object_or_none(runtime_meta),
+    )  # fmt: skip
+
+
+def execution_row(e: Execution) -> tuple[Any, ...]:
+    return (
+        e.id, e.session_id, e.kind, e.input, e.path, to_json(e.args), to_json(e.env), e.status,
+        e.started_at, e.ended_at, json_or_none(e.result), json_or_none(e.error),
+        to_json(e.metrics),
+    )  # fmt: skip
+
+
+def execution_of(row: Sequence[Any]) -> Execution:
+    (id, session_id, kind, input, path, args, env, status, started_at, ended_at, result, error,
+     metrics) = row  # fmt: skip
+    return Execution(
+        id=id, session_id=session_id, kind=kind, input=input, path=path,
+        args=decode_object(args), env=decode_object(env), status=status,
+        started_at=started_at, ended_at=ended_at, result=object_or_none(result),
+        error=object_or_none(error), metrics=decode_metrics(metrics),
+    )  # fmt: skip
+
+
+def event_rows(execution_id: str, events: Sequence[Event]) -> Iterator[tuple[Any, ...]]:
+    for e in events:
+        if e.execution_id != execution_id:
+            raise ValueError(f"event {e.seq} belongs to execution {e.execution_id}")
+        yield (e.execution_id, e.seq, e.ts, e.type, to_json(e.payload))
+
+
+def event_of(row: Sequence[Any]) -> Event:
+    execution_id, seq, ts, type, payload = row
+    payload = decode_object(payload)
+    return Event(execution_id=execution_id, seq=seq, ts=ts, type=type, payload=payload)
+
+
+def settings_of(row: Sequence[Any]) -> Settings:
+    template_id, limits, resolver, runtime = row
+    return Settings(
+        vm_id=template_id,
+        limits=_decode_limits(limits),
+        resolver=_decode_resolver(resolver),
+        runtime=_decode_runtime(runtime),
+    )
+
+
+def _names(conn: sqlite3.Connection, table: str, template_id: str | None) -> dict[str, list[str]]:
+    """The module or library names of one template (or all), sorted, by template id."""
+    where, params = (
+        ("WHERE template_id = ?", (template_id,)) if template_id is not None else ("", ())
+    )
+    names: dict[str, list[str]] = {}
+    for template_id, name in conn.execute(
+        f"SELECT template_id, name FROM {table} {where} ORDER BY template_id, name", params
+    ):
+        names.setdefault(template_id, []).append(name)
+    return names
+
+
+def read_templates(conn: sqlite3.Connection, template_id: str | None = None) -> list[Template]:
+    where, params = ("WHERE id = ?", (template_id,)) if template_id is not None else ("", ())
+    rows = conn.execute(
+        f"SELECT {TEMPLATE_COLUMNS} FROM templates {where}"
+        f" ORDER BY created_at DESC, {NEWEST_FIRST}",
+        params,
+    ).fetchall()
+    modules = _names(conn, "template_modules", template_id)
+    libraries = _names(conn, "template_libraries", template_id)
+    return [
+        Template(
+            id=id,
+            name=name,
+            engine=engine,
+            is_active=bool(is_active),
+            created_at=created_at,
+            updated_at=updated_at,
+            exposed_modules=modules.get(id, []),
+            libraries=libraries.get(id, []),
+        )
+        for id, name, engine, is_active, created_at, updated_at in rows
+    ]
+
+
+def read_capabilities(conn: sqlite3.Connection, template_id: str) -> list[Capability]:
+    rows = conn.execute(
+        "SELECT id, template_id, kind, name, enabled, config FROM capabilities"
+        " WHERE template_id = ? ORDER BY rowid",
+        (template_id,),
+    )
+    return [
+        Capability(
+            id=id,
+            vm_id=template_id,
+            kind=kind,
+            name=name,
+            enabled=bool(enabled),
+            config=decode_object(config),
+        )
+        for id, template_id, kind, name, enabled, config in rows
+    ]
+
+
+def read_startup_files(conn: sqlite3.Connection, template_id: str) -> list[StartupFile]:
+    rows = conn.execute(
+        "SELECT id, template_id, path, order_index, mode FROM startup_files"
+        " WHERE template_id = ? ORDER BY order_index, path",
+        (template_id,),
+    )
+    return [StartupFile(*row) for row in rows]
+
+
+def touch(conn: sqlite3.Connection, template_id: str) -> None:
+    conn.execute("UPDATE templates SET updated_at = ? WHERE id = ?", (utc_now(), template_id))
+
+
+def read_settings(conn: sqlite3.Connection, template_id: str) -> Settings | None:
+    row = conn.execute(
+        "SELECT template_id, limits, resolver, runtime FROM settings WHERE template_id = ?",
+        (template_id,),
+    ).fetchone()
+    return None if row is None else settings_of(row)
+
+
+def write_settings(conn: sqlite3.Connection, s: Settings) -> None:
+    with constraints(missing=RowNotFound("template", s.vm_id)):
+        conn.execute(
+            "INSERT INTO settings (template_id, limits, resolver, runtime) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (template_id) DO UPDATE SET limits = excluded.limits,"
+            " resolver = excluded.resolver, runtime = excluded.runtime",
+            (s.vm_id, to_json(s.limits), to_json(s.resolver), to_json(s.runtime)),
+        )
+
+
+def insert_events(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
+    # SQLite does not say which row of the batch clashed, hence no seq value.
+    duplicate = Duplicate(
+        "event", {"seq": None}, f"execution {execution_id} already has an event with a seq given"
+    )
+    with constraints(
+        missing=RowNotFound("execution", execution_id),
+        unique={"events.execution_id, events.seq": duplicate},
+    ):
+        conn.executemany(EVENT_INSERT, event_rows(execution_id, events))
+
+
+def recover(conn: sqlite3.Connection, reason: str) -> tuple[int, int]:
+    now = utc_now()
+    sessions = conn.execute(
+        "UPDATE sessions SET status = 'crashed', last_error = ?"
+        " WHERE status IN ('starting', 'ready')",
+        (reason,),
+    ).rowcount
+    running = conn.execute("SELECT id, metrics FROM executions WHERE status = 'running'").fetchall()
+    error = to_json({"code": "CANCELLED", "message": reason})
+    payload = to_json({"level": "error", "message": reason})
+    for execution_id, metrics in running:
+        (seq,) = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE execution_id = ?", (execution_id,)
+        ).fetchone()
+        conn.execute(EVENT_INSERT, (execution_id, seq, now, "system", payload))
+        # seq has no gaps, so the last one is the number of events recorded, this one included.
+        final_metrics = msgspec.structs.replace(decode_metrics(metrics), events=seq)
+        conn.execute(
+            "UPDATE executions SET status = 'cancelled', ended_at = ?, error = ?, metrics = ?"
+            " WHERE id = ?",
+            (now, error, to_json(final_metrics), execution_id),
+        )
+    return sessions, len(running)

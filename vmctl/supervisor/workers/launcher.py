@@ -1,0 +1,78 @@
+"""How a worker process comes to be: forked by the fork server, or spawned.
+
+The :class:`Launcher` is the one seam between a worker's process (process.py)
+and the two ways to start one. A built-in quickjs worker is forked by the fork
+server (forkserver.py) when there is one and it is up, in a few milliseconds;
+every other worker, and every worker when the fork server is gone, is spawned
+with ``subprocess_exec`` and the ``preexec_fn`` of spawn.py. Either way the
+process's pipes and exit reach the same ``asyncio.SubprocessProtocol``.
+
+The launcher owns the fork server: :meth:`Launcher.start` starts it (it imports
+while the daemon does the rest of its start), :meth:`Launcher.aclose` stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+
+from vmctl.supervisor.workers.forkserver import ForkServer
+from vmctl.supervisor.workers.spawn import SpawnSpec, child_setup, worker_env
+
+logger = logging.getLogger(__name__)
+
+
+class Launcher:
+    """Starts workers; with a ``forkserver``, forks the ones it serves."""
+
+    def __init__(self, forkserver: ForkServer | None = None) -> None:
+        self._forkserver = forkserver
+
+    async def start(self) -> None:
+        """Start the fork server, if there is one (it never raises: it is then gone)."""
+        if self._forkserver is not None:
+            await self._forkserver.start()
+
+    async def wait_ready(self) -> bool:
+        """Wait until the fork server is ready; False when there is none or it failed."""
+        return self._forkserver is not None and await self._forkserver.wait_ready()
+
+    async def aclose(self) -> None:
+        if self._forkserver is not None:
+            await self._forkserver.aclose()
+            logger.info("fork server closed")
+
+    def forks(self, spec: SpawnSpec) -> bool:
+        """Whether ``spec``'s worker is to be forked (the fork server is up and serves it)."""
+        return self._forkserver is not None and self._forkserver.serves(spec)
+
+    def forkserver_alive(self) -> bool:
+        return self._forkserver is not None and self._forkserver.alive
+
+    async def launch(
+        self, spec: SpawnSpec, protocol: asyncio.SubprocessProtocol, *, fork: bool
+    ) -> None:
+        """Start ``spec``'s worker, its pipes and exit going to ``protocol``.
+
+        Raises ``OSError`` or ``SubprocessError`` if the spawn fails, and
+        ``ForkServerError`` if the fork server cannot fork it.
+        """
+        if fork:
+            assert self._forkserver is not None
+            await self._forkserver.fork(spec, protocol)
+            return
+        await asyncio.get_running_loop().subprocess_exec(
+            lambda: protocol,
+            *spec.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=spec.cwd,
+            env=worker_env(spec.cwd, spec.env),
+            start_new_session=True,  # its own session and group: killpg reaches all of it
+            preexec_fn=child_setup(spec.mem_mb),
+        )
+
+
+SPAWN_ONLY = Launcher()  # what tests and one-off workers use: no fork server

@@ -1,0 +1,262 @@
+"""How one execution ends: its events counted against its limits as they arrive, and its outcome.
+
+An :class:`ExecutionRecorder` keeps the events of one execution within its
+:class:`~vmctl.supervisor.store.models.Limits` and ends it at the first limit
+crossed. The first ending wins: once a limit, a cancel, the hard deadline or a
+crash has ended the execution, later events are dropped and later endings
+ignored, so what is kept is bounded by ``max_events`` and ``max_output_kb``
+whatever the worker keeps sending. Its :class:`Outcome` is what
+``WorkerHandle.execute`` returns.
+
+An :class:`Ending` says why an execution ended, in the words of the execution
+record: its status and the contract's error code (:data:`_ENDINGS` is the one
+table of them), with the final ``system`` event it is due. Event payloads are
+exactly those of the REST contract (api-contract.md, "Events").
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from vmctl.protocol import Console, Error, EventFrame, JsException, System, Value
+from vmctl.supervisor.store.models import (
+    EventType,
+    ExecutionMetrics,
+    ExecutionStatus,
+    LimitName,
+    Limits,
+)
+
+_TRUNCATED = "…[truncated]"
+_encode = msgspec.json.Encoder().encode
+
+How = Literal["ok", "threw", "cancelled", "crashed"] | LimitName
+
+# Every way an execution can end -> (the record's status, the contract's error code). A
+# worker's other error codes (STARTUP_FAILED, FILE_NOT_FOUND, ...) end it as "error" with
+# that code.
+_ENDINGS: dict[How, tuple[ExecutionStatus, str | None]] = {
+    "ok": ("ok", None),
+    "threw": ("error", "JS_EXCEPTION"),
+    "cancelled": ("cancelled", "CANCELLED"),
+    "crashed": ("crashed", "WORKER_CRASHED"),
+    "cpu_ms": ("timeout", "EXECUTION_TIMEOUT"),
+    "wall_ms": ("timeout", "EXECUTION_TIMEOUT"),
+    "mem_mb": ("error", "MEMORY_LIMIT_EXCEEDED"),
+    "max_events": ("error", "OUTPUT_LIMIT_EXCEEDED"),
+    "max_output_kb": ("error", "OUTPUT_LIMIT_EXCEEDED"),
+}
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as it arrived, before the execution's record numbers it."""
+
+    type: EventType
+    payload: dict[str, Any]  # exactly the API payload of that event type
+    ts: float  # time.time() when it arrived
+
+
+class Ending(msgspec.Struct, frozen=True):
+    """Why an execution ended: an :class:`Outcome` without its events and metrics."""
+
+    status: ExecutionStatus
+    code: str | None = None  # the contract's error code; None when it ended ok
+    message: str | None = None
+    limit: LimitName | None = None  # set when a limit ended it
+    limit_value: int | None = None
+    # The payload of the final system event this ending appends, if any.
+    note: dict[str, Any] | None = None
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """How one execution ended, what it recorded, and what it cost."""
+
+    status: ExecutionStatus
+    events: list[RecordedEvent]
+    metrics: ExecutionMetrics
+    code: str | None = None
+    message: str | None = None
+    limit: LimitName | None = None
+    limit_value: int | None = None
+    # The exception payload, when the script threw (code JS_EXCEPTION).
+    exception: dict[str, Any] | None = None
+
+
+# -- endings ----------------------------------------------------------------------------
+
+
+def _ending(how: How, **fields: Any) -> Ending:
+    status, code = _ENDINGS[how]
+    return Ending(status, code, **fields)
+
+
+OK = _ending("ok")
+
+
+def limit_reached(limit: LimitName, limits: Limits, detail: str = "") -> Ending:
+    """The execution was stopped by one of its limits; ``detail`` is appended to the message."""
+    value: int = getattr(limits, limit)
+    message = f"Execution stopped: {limit} limit of {value} reached{detail}"
+    note = {"level": "error", "message": message, "limit": limit, "limit_value": value}
+    return _ending(limit, message=message, limit=limit, limit_value=value, note=note)
+
+
+def cancelled(why: str) -> Ending:
+    message = f"Execution cancelled: {why}"
+    return _ending("cancelled", message=message, note={"level": "warn", "message": message})
+
+
+def crashed(exit_reason: str, stderr_tail: str) -> Ending:
+    """The worker died while the execution ran (the note leaves out the stderr tail)."""
+    note = {"level": "error", "message": f"Worker crashed: {exit_reason}"}
+    message = f"worker {exit_reason}" + (f"; stderr tail:\n{stderr_tail}" if stderr_tail else "")
+    return _ending("crashed", message=message, note=note)
+
+
+def from_error(frame: Error, limits: Limits) -> Ending:
+    """The ending a worker's terminal ``Error`` frame reports."""
+    match frame.code:
+        case "JS_ERROR":  # the exception event already tells the story: no note
+            return _ending("threw", message=frame.message)
+        case "TIMEOUT":
+            return limit_reached("cpu_ms" if frame.limit == "cpu_ms" else "wall_ms", limits)
+        case "MEMORY_LIMIT":
+            return limit_reached("mem_mb", limits)
+        case "CANCELLED":
+            return cancelled(frame.message)
+        case code:
+            note = {"level": "error", "message": frame.message, "code": code}
+            return Ending("error", code, frame.message, note=note)
+
+
+def event_payload(frame: EventFrame) -> tuple[EventType, dict[str, Any]]:
+    """The API event type and payload of one worker event frame."""
+    match frame:
+        case Console():
+            return "console", {"level": frame.level, "text": frame.text}
+        case Value():
+            value: dict[str, Any] = {"type": frame.value_type, "preview": frame.preview}
+            if frame.json is not msgspec.UNSET:
+                value["json"] = frame.json
+            return "value", value
+        case JsException():
+            exception: dict[str, Any] = {"message": frame.message}
+            if frame.name is not None:
+                exception["name"] = frame.name
+            if frame.stack is not None:
+                exception["stack"] = frame.stack
+            return "exception", exception
+        case System():
+            return "system", {"level": frame.level, "message": frame.message}
+
+
+# -- the recorder -----------------------------------------------------------------------
+
+
+def payload_size(payload: dict[str, Any]) -> int:
+    """What an event costs against ``max_output_kb``: its payload as compact UTF-8 JSON."""
+    return len(_encode(payload))
+
+
+class ExecutionRecorder:
+    """Records one execution's events within its limits and builds its :class:`Outcome`."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.events: list[RecordedEvent] = []
+        self.output_bytes = 0
+        self.ending: Ending | None = None
+        self._budget = limits.max_output_kb * 1024
+
+    def record(self, kind: EventType, payload: dict[str, Any]) -> bool:
+        """Record one event; False when it was dropped: ended before, or it crossed a limit now."""
+        if self.ending is not None:
+            return False
+        if len(self.events) >= self.limits.max_events:
+            self.end(limit_reached("max_events", self.limits))
+            return False
+        size = payload_size(payload)
+        if self.output_bytes + size > self._budget:
+            self.end(limit_reached("max_output_kb", self.limits))
+            return False
+        self._append(kind, payload, size)
+        return True
+
+    def record_echo(self, text: str) -> bool:
+        """Record the REPL input first; False when it alone exceeds ``max_output_kb``.
+
+        Then it is kept truncated to fit, the execution has ended, and the input
+        must not be sent to the worker.
+        """
+        payload = {"text": text}
+        size = payload_size(payload)
+        if size <= self._budget:
+            return self.record("input_echo", payload)
+        truncated = {"text": _truncate_to_fit(text, self._budget)}
+        self._append("input_echo", truncated, payload_size(truncated))
+        detail = f" by the input alone ({size} bytes)"
+        self.end(limit_reached("max_output_kb", self.limits, detail))
+        return False
+
+    def end(self, ending: Ending) -> bool:
+        """Set how the execution ended, unless it already has; True when this call set it."""
+        if self.ending is not None:
+            return False
+        self.ending = ending
+        if ending.note is not None:
+            self.events.append(RecordedEvent("system", ending.note, time.time()))
+        return True
+
+    def outcome(self, wall_ms: float, cpu_ms: float) -> Outcome:
+        ending = self.ending
+        if ending is None:
+            raise RuntimeError("ExecutionRecorder.outcome() called before the execution ended")
+        metrics = ExecutionMetrics(
+            wall_ms=round(wall_ms, 3),
+            cpu_ms=round(cpu_ms, 3),
+            events=len(self.events),  # the final system event included
+            output_bytes=self.output_bytes,  # system notes excluded
+        )
+        return Outcome(
+            ending.status,
+            self.events,
+            metrics,
+            ending.code,
+            ending.message,
+            ending.limit,
+            ending.limit_value,
+            self._exception() if ending.code == "JS_EXCEPTION" else None,
+        )
+
+    def _append(self, kind: EventType, payload: dict[str, Any], size: int) -> None:
+        self.output_bytes += size
+        self.events.append(RecordedEvent(kind, payload, time.time()))
+
+    def _exception(self) -> dict[str, Any]:
+        for event in reversed(self.events):
+            if event.type == "exception":
+                return event.payload
+        assert self.ending is not None
+        return {"message": self.ending.message or ""}
+
+
+def _truncate_to_fit(text: str, budget: int) -> str:
+    """The longest prefix of ``text`` that, marked truncated, fits ``{"text": ...}`` in budget."""
+
+    def fits(length: int) -> bool:
+        return payload_size({"text": text[:length] + _TRUNCATED}) <= budget
+
+    # Binary search over the prefix length: characters cost 1 to 6 bytes of JSON.
+    low, high = 0, min(len(text), budget)
+    if not fits(low):
+        return ""
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + _TRUNCATED
