@@ -32,17 +32,27 @@ def header(scope: Scope, wanted: bytes) -> bytes | None:
     return None
 
 
-class RequestId:
-    """The client's X-Request-Id if it is 1 to 128 printable ASCII characters, else a new
-    one; in the scope for the layers inside, and on the response."""
+class _HttpOnly:
+    """A middleware of HTTP requests: every other scope (the lifespan) passes through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self.handle(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestId(_HttpOnly):
+    """The client's X-Request-Id if it is 1 to 128 printable ASCII characters, else a new
+    one; in the scope for the layers inside, and on the response."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         text = (header(scope, b"x-request-id") or b"").decode("latin-1")
         if not (0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text)):
             text = uuid.uuid4().hex
@@ -57,16 +67,10 @@ class RequestId:
         await self.app(scope, receive, send_with_id)
 
 
-class AccessLog:
+class AccessLog(_HttpOnly):
     """One log line per request once it is answered: id, method, path, status, time."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 0
 
@@ -90,17 +94,11 @@ class AccessLog:
             )
 
 
-class ServerErrors:
+class ServerErrors(_HttpOnly):
     """The last resort: a bug is logged with the request id and answered ``INTERNAL``
     without a traceback (if no answer has started yet)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_noting_start(message: Message) -> None:
@@ -116,18 +114,17 @@ class ServerErrors:
                 await internal_error(scope[REQUEST_ID])(scope, receive, send)
 
 
-class BearerAuth:
+class BearerAuth(_HttpOnly):
     """With a token, every route but the health check needs ``Authorization: Bearer``."""
 
     def __init__(self, app: ASGIApp, token: str | None, open_path: str) -> None:
-        self.app = app
+        super().__init__(app)
         self.expected = f"Bearer {token}".encode() if token is not None else None
         self.open_path = open_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and self.expected is not None
+            self.expected is not None
             and scope["path"] != self.open_path
             and not hmac.compare_digest(header(scope, b"authorization") or b"", self.expected)
         ):
@@ -137,18 +134,15 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-class BodyLimit:
+class BodyLimit(_HttpOnly):
     """A body over ``max_bytes`` is ``PAYLOAD_TOO_LARGE``: refused at once when its
     Content-Length says so, else as soon as that many bytes have arrived."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         length = header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await envelope(too_large(self.max_bytes))(scope, receive, send)
