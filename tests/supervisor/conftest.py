@@ -1,17 +1,20 @@
-"""Fixtures for the worker handle tests: fixture-plugin spawn specs and a bounded loop runner."""
+"""Fixtures for the supervisor tests: fixture-plugin spawn specs and a bounded loop runner for
+the worker handle; a runner, a database path and an open store for the store."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
+from vmctl.supervisor.store import Store, open_store
 from vmctl.supervisor.workers import SpawnSpec
 
 PLUGINS = Path(__file__).resolve().parents[2] / "testdata" / "plugins"
@@ -79,3 +82,33 @@ def wait_dead() -> WaitDead:
             time.sleep(0.01)
 
     return wait
+
+
+# -- the store tests (test_store_*.py) ------------------------------------------------
+
+
+@pytest.fixture
+def no_store_threads_left() -> Iterator[None]:
+    """After the test (and the runner it is set up before): no store thread is left."""
+    yield
+    left = [t.name for t in threading.enumerate() if t.name.startswith("vmctl-store")]
+    assert left == []
+
+
+@pytest.fixture
+def runner(no_store_threads_left: None) -> Iterator[asyncio.Runner]:
+    # asyncio.run's own machinery, kept open so a test can make several calls on one loop.
+    with asyncio.Runner() as runner:
+        yield runner
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "home" / "vmctl.db")
+
+
+@pytest.fixture
+def store(runner: asyncio.Runner, db_path: str) -> Iterator[Store]:
+    store = runner.run(open_store(db_path))
+    yield store
+    runner.run(store.aclose())
