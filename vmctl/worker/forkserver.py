@@ -2,7 +2,7 @@
 
 A fresh ``python -m vmctl.worker`` spends most of its start importing (the interpreter's
 own modules, msgspec, quickjs, tree-sitter and its grammar, the worker). This program
-does that once; the supervisor (``vmctl/supervisor/forkserver.py``) starts it with the
+does that once; the supervisor (``vmctl/supervisor/workers/forkserver.py``) starts it with the
 end of a Unix ``SOCK_SEQPACKET`` socket pair as its stdin and asks it for workers over
 the control protocol of ``vmctl/protocol/forking.py``.
 
@@ -193,7 +193,7 @@ def _become_worker(request: Fork, fds: list[int], control: socket.socket, server
 
 
 def _set_up(request: Fork, fds: list[int], control: socket.socket, server: int) -> None:
-    """What ``spawn.py`` does for a spawned worker, in the forked child.
+    """What ``vmctl/supervisor/workers/spawn.py`` does for a spawned worker, in the forked child.
 
     ``server`` is the fork server's pid, read before the fork: read after it, it could
     already be the pid of whoever adopted us.

@@ -1,12 +1,13 @@
 """A worker's OS process: its own process group, bounded pipes, death as an event, the kill ladder.
 
-Frames are the handle's business; this module deals in bytes. asyncio's
-subprocess protocol callbacks, on the loop, feed complete stdout lines to the
-owner and stderr into a bounded tail. The reap is the death event (the child
-watcher's for a spawned worker; for one the fork server forked, its report,
-through forked.py, which drives the same callbacks; launcher.py starts both): what is left of the
-process group is killed at once, and once the pipes are drained (or
-:data:`DRAIN_GRACE` later) the owner is told, once. Nothing here polls.
+Frames are the handle's business; this module deals in bytes. launcher.py
+starts the process, spawned or forked. asyncio's subprocess protocol callbacks,
+on the loop, feed complete stdout lines to the owner and stderr into a bounded
+tail. The reap is the death event (the child watcher's for a spawned worker;
+for one the fork server forked, its report, through forked.py, which drives the
+same callbacks): what is left of the process group is killed at once, and once
+the pipes are drained (or ``DRAIN_GRACE`` later) the owner is told, once.
+Nothing here polls. The graces of the kill ladder are in config.py.
 """
 
 from __future__ import annotations
