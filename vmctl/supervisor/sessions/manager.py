@@ -87,14 +87,14 @@ async def _opened_store(config: DaemonConfig) -> AsyncIterator[Store]:
     """The store, with what a previous daemon left behind marked; closed at the end."""
     store = await open_store(config.db_path)
     try:
-        sessions, executions_ = await store.recover_abandoned(
+        sessions, runs = await store.recover_abandoned(
             "the daemon stopped without closing this session"
         )
-        if sessions or executions_:
+        if sessions or runs:
             logger.warning(
                 "recovered %d session(s) and %d execution(s) left by a previous daemon",
                 sessions,
-                executions_,
+                runs,
             )
         yield store
     finally:
