@@ -19,11 +19,13 @@ from vmctl.protocol import (
     ExecRepl,
     Frame,
     Hello,
+    JsException,
     Ok,
     Reply,
     RunFile,
     RunStartup,
     RuntimeOptions,
+    Value,
     decode_reply,
     encode,
 )
@@ -155,3 +157,31 @@ def open_worker(worktree: Path) -> Iterator[WorkerProcess]:
         yield worker
     finally:
         worker.close()
+
+
+# -- reading the frames of one request ---------------------------------------------------
+
+
+def kinds(frames: list[Reply]) -> list[str]:
+    return [type(frame).__name__ for frame in frames]
+
+
+def value_of(frames: list[Reply]) -> Value:
+    assert kinds(frames)[-2:] == ["Value", "Ok"], frames
+    value = frames[-2]
+    assert isinstance(value, Value)
+    return value
+
+
+def error_of(frames: list[Reply]) -> Error:
+    error = frames[-1]
+    assert isinstance(error, Error), frames
+    return error
+
+
+def exception_of(frames: list[Reply]) -> JsException:
+    assert kinds(frames)[-2:] == ["JsException", "Error"], frames
+    exception = frames[-2]
+    assert isinstance(exception, JsException)
+    assert error_of(frames).code == "JS_ERROR"
+    return exception
