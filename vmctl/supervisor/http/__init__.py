@@ -1,12 +1,10 @@
 """The http room: the daemon's REST API on Starlette.
 
-It owns the HTTP edge: the app and its one route list (``app.py``), the
-middleware stack, one concern each (``middleware.py``), the handlers
-(``endpoints.py``), the request bodies and query parameters with their strict
-decoding (``bodies.py``), and the error envelope with the one table from an
-error's code to its HTTP status (``errors.py``).
-
-It may import ``sessions`` (the manager, the templates, the domain errors),
-the contract's objects in ``store/models.py`` and ``config``; nothing else of
+It owns the HTTP edge: the app and its one route list (``app.py``), the middleware
+stack, one concern each (``middleware.py``), the handlers (``endpoints.py``), the
+request bodies and query parameters with their strict decoding (``bodies.py``), and the
+error envelope with the one table from an error's code to its HTTP status
+(``errors.py``). It may import ``sessions`` (the manager, the templates, the domain
+errors), the contract's objects in ``store/models.py`` and ``config``; nothing else of
 the daemon reaches into it, and nothing outside it imports Starlette.
 """

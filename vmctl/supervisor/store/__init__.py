@@ -1,13 +1,12 @@
 """The store room: the daemon's records in one SQLite file.
 
-It owns the database: the schema and its migrations (``schema.py``), the two
-connection threads (``thread.py``), the row <-> Struct conversions
-(``rows.py``), the :class:`Store` whose typed methods are the only way in
-(``store.py``), and the objects of the REST contract that it keeps
-(``models.py``). SQLite's errors leave it as the small tree of ``errors.py``.
-
-It may import the standard library and msgspec, nothing of ``sessions`` or
-``http``; ``models.py`` imports nothing of vmctl's, so every room may use it.
+It owns the database: the schema and its migrations (``schema.py``), the two connection
+threads (``thread.py``), the row <-> Struct conversions (``rows.py``), the
+:class:`Store` whose typed methods are the only way in (``store.py``), and the objects
+of the REST contract that it keeps (``models.py``). SQLite's errors leave it as the
+small tree of ``errors.py``. It may import the standard library and msgspec, nothing of
+``sessions`` or ``http``; ``models.py`` imports nothing of vmctl's, so every room may
+use it.
 """
 
 from vmctl.supervisor.store.errors import (

@@ -1,17 +1,15 @@
 """The workers room: worker processes and what one execution in them costs.
 
-It owns every worker process the daemon runs: its handle (``handle.py``: the
-handshake, one request at a time, the hard deadline, the kill on a protocol
-violation), its OS process (``process.py``: pipes, reap, kill ladder), how it is
-started behind one seam (``launcher.py``: spawned with the set-up of
-``spawn.py``, or forked by the fork server of ``forkserver.py`` and
-``forked.py``), its bounded pipes (``pipes.py``), and the outcome of one
-execution with its limits accounting (``outcome.py``).
-
-It may import the protocol, ``config``, and the contract's value types in
-``store/models.py`` (``Limits``, the event types, the metrics); never the
-``Store``, ``sessions`` or ``http``. It knows nothing of sessions, templates or
-HTTP: a handle runs what it is given and says how it ended.
+It owns every worker process the daemon runs: its handle (``handle.py``: the handshake,
+one request at a time, the hard deadline, the kill on a protocol violation), its OS
+process (``process.py``: pipes, reap, kill ladder), how it is started behind one seam
+(``launcher.py``: spawned with the set-up of ``spawn.py``, or forked by the fork server
+of ``forkserver.py`` and ``forked.py``), its bounded pipes (``pipes.py``), and the
+outcome of one execution with its limits accounting (``outcome.py``). It may import the
+protocol, ``config``, and the contract's value types in ``store/models.py`` (``Limits``,
+the event types, the metrics); never the ``Store``, ``sessions`` or ``http``. It knows
+nothing of sessions, templates or HTTP: a handle runs what it is given and says how it
+ended.
 """
 
 from vmctl.supervisor.workers.handle import Job, WorkerHandle, WorkerStartError, open_worker
