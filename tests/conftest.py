@@ -1,4 +1,4 @@
-"""Fixtures every test shares: the process-leak check."""
+"""Fixtures every test shares: the process-leak check, a worktree, a plain daemon."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
+
+from real_daemon import Daemon, running_daemon
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -62,3 +65,18 @@ def no_leaked_processes() -> Iterator[None]:
         _live_children()
         if descriptions:
             pytest.fail("test leaked processes:\n" + "\n".join(descriptions))
+
+
+@pytest.fixture
+def worktree(tmp_path: Path) -> Path:
+    """An empty directory to be a session's (or a worker's) worktree."""
+    root = tmp_path / "worktree"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon with the built-in engine only, shared by the tests of one module."""
+    with running_daemon(tmp_path_factory.mktemp("home")) as running:
+        yield running

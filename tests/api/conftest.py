@@ -46,13 +46,6 @@ def api(daemon: Daemon) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def worktree(tmp_path: Path) -> Path:
-    tree = tmp_path / "worktree"
-    tree.mkdir()
-    return tree
-
-
-@pytest.fixture
 def make_template(api: httpx.Client) -> Callable[..., dict[str, Any]]:
     def make(engine: str = "quickjs", **limits: int) -> dict[str, Any]:
         response = api.post("/templates", json={"name": f"t-{uuid.uuid4()}", "engine": engine})

@@ -10,13 +10,7 @@ import pytest
 from cli.runner import Vmctl, invoke
 from click.testing import Result
 
-from real_daemon import TESTAPPS, Daemon, running_daemon
-
-
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    with running_daemon(tmp_path_factory.mktemp("home")) as running:
-        yield running
+from real_daemon import TESTAPPS, Daemon
 
 
 @pytest.fixture

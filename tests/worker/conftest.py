@@ -11,13 +11,6 @@ from .jsworker import WorkerProcess, open_worker
 
 
 @pytest.fixture
-def worktree(tmp_path: Path) -> Path:
-    root = tmp_path / "worktree"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
 def worker(worktree: Path) -> Iterator[WorkerProcess]:
     with open_worker(worktree) as process:
         yield process
