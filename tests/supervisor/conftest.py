@@ -7,22 +7,20 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
+from supervisor.handles import PluginSpec, Run, WaitDead
 from vmctl.supervisor.store import Store, open_store
 from vmctl.supervisor.workers import SpawnSpec
 
 PLUGINS = Path(__file__).resolve().parents[2] / "testdata" / "plugins"
 # Every test's loop work is bounded by this; each test asserts tighter bounds itself.
 RUN_TIMEOUT = 30.0
-
-PluginSpec = Callable[..., SpawnSpec]
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 @pytest.fixture
@@ -57,9 +55,6 @@ def run() -> Run:
         return result
 
     return runner
-
-
-WaitDead = Callable[[int], None]
 
 
 @pytest.fixture

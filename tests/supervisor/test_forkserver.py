@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from vmctl.protocol import ExecRepl
-from vmctl.supervisor.store.models import Limits
+from supervisor.handles import LIMITS, PluginSpec, Run, repl
 from vmctl.supervisor.workers import (
-    Job,
     Launcher,
     SpawnSpec,
     WorkerHandle,
@@ -41,20 +38,10 @@ from vmctl.supervisor.workers.forkserver import (
 )
 from vmctl.supervisor.workers.spawn import worker_rlimits
 
-PluginSpec = Callable[..., SpawnSpec]  # the fixtures of conftest.py
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-WaitDead = Callable[[int], None]
-
-LIMITS = Limits(cpu_ms=2000, wall_ms=5000, mem_mb=64, max_events=50, max_output_kb=64)
-
 
 @pytest.fixture
 def spec(tmp_path: Path) -> SpawnSpec:
     return SpawnSpec(argv=WORKER_ARGV, cwd=str(tmp_path), mem_mb=64)
-
-
-def repl(code: str) -> Job:
-    return functools.partial(ExecRepl, code=code)
 
 
 @contextlib.asynccontextmanager

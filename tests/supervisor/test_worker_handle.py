@@ -9,33 +9,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 import uvloop
 
-from vmctl.protocol import ExecRepl, RunFile, RunStartup
+from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, repl, types
+from vmctl.protocol import RunFile, RunStartup
 from vmctl.supervisor.store.models import Limits
-from vmctl.supervisor.workers import Job, Outcome, SpawnSpec, WorkerHandle, open_worker
+from vmctl.supervisor.workers import Outcome, WorkerHandle, open_worker
 from vmctl.supervisor.workers.outcome import payload_size
 from vmctl.supervisor.workers.spawn import MIB, address_space_bytes
-
-PluginSpec = Callable[..., SpawnSpec]  # the fixtures of conftest.py
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-WaitDead = Callable[[int], None]
-
-LIMITS = Limits(cpu_ms=2000, wall_ms=5000, mem_mb=64, max_events=50, max_output_kb=64)
-
-
-def repl(code: str) -> Job:
-    return functools.partial(ExecRepl, code=code)
-
-
-def types(outcome: Outcome) -> list[str]:
-    return [event.type for event in outcome.events]
 
 
 async def busy(handle: WorkerHandle, code: str) -> asyncio.Task[Outcome]:

@@ -7,17 +7,15 @@ fails any test that leaves a process of the worker (grandchildren included).
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import signal
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vmctl.protocol import MAX_LINE_BYTES, ExecRepl
+from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, repl, ticking, types
+from vmctl.protocol import MAX_LINE_BYTES
 from vmctl.supervisor.config import (
     ASK_GRACE,
     DRAIN_GRACE,
@@ -27,7 +25,6 @@ from vmctl.supervisor.config import (
 )
 from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import (
-    Job,
     Outcome,
     SpawnSpec,
     WorkerHandle,
@@ -35,21 +32,8 @@ from vmctl.supervisor.workers import (
     open_worker,
 )
 
-PluginSpec = Callable[..., SpawnSpec]  # the fixtures of conftest.py
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-WaitDead = Callable[[int], None]
-
-LIMITS = Limits(cpu_ms=2000, wall_ms=5000, mem_mb=64, max_events=50, max_output_kb=64)
 # Startup of a Python fixture worker plus scheduling slack on a loaded 2-core machine.
 SLACK = 2.0
-
-
-def repl(code: str = "x") -> Job:
-    return functools.partial(ExecRepl, code=code)
-
-
-def types(outcome: Outcome) -> list[str]:
-    return [event.type for event in outcome.events]
 
 
 class Timed:
@@ -246,17 +230,9 @@ def test_event_flood_is_cut_at_max_events_and_the_loop_stays_responsive(
 ) -> None:
     limits = Limits(cpu_ms=10_000, wall_ms=10_000, mem_mb=64, max_events=100, max_output_kb=256)
 
-    async def ticker(gaps: list[float]) -> None:
-        last = time.monotonic()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-
     async def main() -> tuple[Outcome, WorkerHandle, list[float]]:
         gaps: list[float] = []
-        ticks = asyncio.create_task(ticker(gaps))
+        ticks = asyncio.create_task(ticking(gaps))
         try:
             outcome, handle = await execute_once(plugin("floods_events"), limits=limits)
         finally:

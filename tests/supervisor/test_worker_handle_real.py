@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from vmctl.protocol import ExecRepl
+from supervisor.handles import Run, repl, ticking
 from vmctl.supervisor.config import HARD_DEADLINE_GRACE, STOP_GRACE
 from vmctl.supervisor.store.models import Limits
-from vmctl.supervisor.workers import Job, Outcome, SpawnSpec, WorkerHandle, open_worker
+from vmctl.supervisor.workers import Outcome, SpawnSpec, WorkerHandle, open_worker
 
-Run = Callable[[Coroutine[Any, Any, Any]], Any]  # the fixture of conftest.py
 SLACK = 2.0  # scheduling slack on a loaded 2-core machine
-
-
-def repl(code: str) -> Job:
-    return functools.partial(ExecRepl, code=code)
 
 
 @pytest.fixture
 def spec(tmp_path: Path) -> SpawnSpec:
     return SpawnSpec(argv=(sys.executable, "-m", "vmctl.worker"), cwd=str(tmp_path), mem_mb=256)
-
-
-async def ticking(gaps: list[float]) -> None:
-    """Record the loop's gaps between 5 ms sleeps: how responsive it stayed."""
-    last = time.monotonic()
-    while True:
-        await asyncio.sleep(0.005)
-        now = time.monotonic()
-        gaps.append(now - last)
-        last = now
 
 
 def test_native_operation_ignoring_the_soft_interrupt_is_killed_at_the_hard_deadline(
