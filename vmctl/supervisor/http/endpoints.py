@@ -8,6 +8,7 @@ to these lives in app.py.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from starlette.requests import Request
@@ -120,10 +121,7 @@ async def list_startup_files(request: Request) -> Response:
 
 
 async def add_module(request: Request) -> Response:
-    template = await _template(request)
-    body = await _body(request, bodies.NameBody)
-    name = await _templates(request).add_module(template, required(body.name, "name"))
-    return JSON({"template_id": template.id, "name": name}, 201)
+    return await _add_name(request, Templates.add_module)
 
 
 async def list_modules(request: Request) -> Response:
@@ -132,17 +130,11 @@ async def list_modules(request: Request) -> Response:
 
 
 async def remove_module(request: Request) -> Response:
-    template = await _template(request)
-    name = request.path_params["name"]
-    await _templates(request).remove_module(template, name)
-    return JSON({"status": "ok", "template_id": template.id, "name": name})
+    return await _remove_name(request, Templates.remove_module)
 
 
 async def add_library(request: Request) -> Response:
-    template = await _template(request)
-    body = await _body(request, bodies.NameBody)
-    name = await _templates(request).add_library(template, required(body.name, "name"))
-    return JSON({"template_id": template.id, "name": name}, 201)
+    return await _add_name(request, Templates.add_library)
 
 
 async def list_libraries(request: Request) -> Response:
@@ -151,9 +143,26 @@ async def list_libraries(request: Request) -> Response:
 
 
 async def remove_library(request: Request) -> Response:
+    return await _remove_name(request, Templates.remove_library)
+
+
+async def _add_name(
+    request: Request, add: Callable[[Templates, Template, str], Awaitable[str]]
+) -> Response:
+    """A module or a library, named in the body, added to the template of the path."""
+    template = await _template(request)
+    body = await _body(request, bodies.NameBody)
+    name = await add(_templates(request), template, required(body.name, "name"))
+    return JSON({"template_id": template.id, "name": name}, 201)
+
+
+async def _remove_name(
+    request: Request, remove: Callable[[Templates, Template, str], Awaitable[None]]
+) -> Response:
+    """A module or a library, named in the path, removed from the template of the path."""
     template = await _template(request)
     name = request.path_params["name"]
-    await _templates(request).remove_library(template, name)
+    await remove(_templates(request), template, name)
     return JSON({"status": "ok", "template_id": template.id, "name": name})
 
 
