@@ -30,7 +30,7 @@ from vmctl.protocol.frames import (
     decode_request,
     encode,
 )
-from vmctl.protocol.paths import InvalidWorktreePath, clean_path
+from vmctl.protocol.paths import InvalidWorktreePath, clean_path, within
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -63,4 +63,5 @@ __all__ = [
     "decode_reply",
     "decode_request",
     "encode",
+    "within",
 ]

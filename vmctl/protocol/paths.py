@@ -5,16 +5,24 @@ cleans it before it stores a startup file or sends a run-file request, and the
 worker cleans what it is sent again before it opens anything. Cleaning is
 lexical (``./a.js`` -> ``a.js``, ``x/../a.js`` -> ``a.js``); whoever then opens
 the file also resolves symlinks and refuses a real path outside the real
-worktree, which takes the filesystem, so it is not done here.
+worktree, which takes the filesystem; :func:`within` is the one test of "inside"
+both sides apply to the real paths they find.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 
 
 class InvalidWorktreePath(ValueError):
     """The path can never name a file of the worktree; the message says why."""
+
+
+def within(root: str, path: str) -> bool:
+    """Whether absolute, normalised ``path`` is ``root`` or lies under it (no I/O: pass
+    real paths to judge where a file really is)."""
+    return os.path.commonpath([root, path]) == root
 
 
 def clean_path(path: str) -> str:

@@ -16,7 +16,7 @@ import posixpath
 from pathlib import Path
 from typing import Literal
 
-from vmctl.protocol import InvalidWorktreePath, clean_path
+from vmctl.protocol import InvalidWorktreePath, clean_path, within
 from vmctl.worker.engine import ImportRefused
 
 PathCode = Literal["INVALID_PATH", "FILE_NOT_FOUND"]
@@ -49,7 +49,7 @@ class Worktree:
         if not os.path.lexists(joined):
             raise PathRefused("FILE_NOT_FOUND", f"'{path}' does not exist in the worktree")
         real = os.path.realpath(joined)
-        if not self._contains(real):
+        if not within(self.root, real):
             raise PathRefused("INVALID_PATH", f"'{path}' leaves the worktree through a symlink")
         if not os.path.isfile(real):
             raise PathRefused("FILE_NOT_FOUND", f"'{path}' is not a file")
@@ -69,12 +69,12 @@ class Worktree:
         The file itself, then the file with each of ``extensions``, then ``index`` plus each.
         """
         target = self._import_target(base, specifier)
-        if not self._contains(target):
+        if not within(self.root, target):
             raise ImportRefused(f"Cannot import '{specifier}': path leaves the worktree")
         for candidate in _candidates(target, extensions):
             if os.path.isfile(candidate):
                 real = os.path.realpath(candidate)
-                if not self._contains(real):
+                if not within(self.root, real):
                     raise ImportRefused(
                         f"Cannot import '{specifier}': path leaves the worktree through a symlink"
                     )
@@ -84,7 +84,7 @@ class Worktree:
     def load(self, name: str) -> tuple[str, str]:
         """Source and ``import.meta.url`` of a module name returned by :meth:`resolve`."""
         real = os.path.realpath(os.path.join(self.root, name))
-        if not self._contains(real):  # the file was swapped for a symlink since resolve()
+        if not within(self.root, real):  # the file was swapped for a symlink since resolve()
             raise ImportRefused(f"Cannot import '{name}': path leaves the worktree")
         try:
             source = Path(real).read_text(encoding="utf-8", errors="replace")
@@ -97,7 +97,7 @@ class Worktree:
     def real_path(self, path: str) -> str:
         """The real absolute path of ``path`` (relative to the root, or absolute inside it)."""
         joined = os.path.normpath(os.path.join(self.root, path))
-        if not self._contains(joined) or not self._contains(os.path.realpath(joined)):
+        if not within(self.root, joined) or not within(self.root, os.path.realpath(joined)):
             raise PathRefused("INVALID_PATH", f"'{path}' leaves the worktree")
         return os.path.realpath(joined)
 
@@ -109,9 +109,6 @@ class Worktree:
             directory = posixpath.dirname(base) if in_worktree else ""
             specifier = posixpath.join(directory, specifier)
         return os.path.normpath(os.path.join(self.root, specifier))
-
-    def _contains(self, path: str) -> bool:
-        return os.path.commonpath([self.root, path]) == self.root
 
     def _name(self, real: str) -> str:
         return Path(os.path.relpath(real, self.root)).as_posix()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from vmctl.protocol import InvalidWorktreePath, clean_path
+from vmctl.protocol import InvalidWorktreePath, clean_path, within
 from vmctl.supervisor.sessions.errors import NotFound, invalid_path, validation_error
 
 
@@ -39,7 +39,7 @@ def resolve_in_worktree(worktree: str, cleaned: str) -> str:
     """
     root = os.path.realpath(worktree)
     real = os.path.realpath(os.path.join(root, cleaned))
-    if real != root and not real.startswith(root + os.sep):
+    if not within(root, real):
         raise invalid_path(cleaned, "a symlink leads outside the worktree")
     return real
 
