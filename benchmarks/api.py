@@ -42,7 +42,7 @@ def measure_api(plan: Plan, home: Path) -> list[Summary]:
     started = time.perf_counter()
     with running_daemon(home) as daemon:
         results = [summarize(GROUP, "daemon start -> healthy", [time.perf_counter() - started])]
-        with httpx.Client(base_url=daemon.api_url, timeout=CLIENT_TIMEOUT) as client:
+        with daemon.client(CLIENT_TIMEOUT) as client:
             body = _session_body(client, home / "worktree")
             results.append(_health(client, daemon, plan))
             results.append(_raw_health(daemon, plan))
@@ -207,10 +207,7 @@ def _concurrent_repl(daemon: Daemon, body: dict[str, str], plan: Plan) -> Summar
     sessions, count = plan.concurrent_sessions, plan.concurrent_requests
     stop = threading.Event()  # set on the way out, so the threads end early on failure
     with contextlib.ExitStack() as stack:
-        clients = [
-            stack.enter_context(httpx.Client(base_url=daemon.api_url, timeout=CLIENT_TIMEOUT))
-            for _ in range(sessions)
-        ]
+        clients = [stack.enter_context(daemon.client(CLIENT_TIMEOUT)) for _ in range(sessions)]
         ids = [stack.enter_context(_session(client, body)) for client in clients]
         for client, session_id in zip(clients, ids, strict=True):
             _repl(client, session_id)  # warm each session up once

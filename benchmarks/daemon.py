@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.errors import BenchmarkError
+from vmctl.api_token import TOKEN_BYTES, TOKEN_ENV
 
 START_TIMEOUT = 30.0  # to /health answering 200
 STOP_TIMEOUT = 20.0  # after SIGTERM, then again after SIGKILL
@@ -51,6 +53,8 @@ class Daemon:
         self.home = home
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api/v1"
+        # Auth is on, as by default; the token is given rather than read from the home.
+        self.token = secrets.token_urlsafe(TOKEN_BYTES)
         self.log_path = home / "daemon.log"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -59,13 +63,18 @@ class Daemon:
                     "--listen", f"127.0.0.1:{self.port}",
                     "--db", str(home / "vmctl.db"),
                 ],
-                env={**os.environ, "VMCTL_HOME": str(home)},
+                env={**os.environ, "VMCTL_HOME": str(home), TOKEN_ENV: self.token},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
+
+    def client(self, timeout: float) -> httpx.Client:
+        """An API client that sends the token."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.Client(base_url=self.api_url, timeout=timeout, headers=headers)
 
     def wait_healthy(self) -> None:
         """Return once GET /health answers 200; raise if the daemon exits or takes too long."""

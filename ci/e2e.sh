@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 
 step "up --detach, status"
-run_cli 0 up --detach --listen "127.0.0.1:$PORT"
+run_cli 0 up --detach --listen "127.0.0.1:$PORT" --worktree-root "$TESTAPPS"
 run_cli 0 status
 expect_contains "$OUT" "http://127.0.0.1:$PORT"
 pass

@@ -19,7 +19,7 @@ PY=$(dirname "$VMCTL")/python
 [ -x "$PY" ] || PY=$(command -v python3)
 TESTAPPS=$REPO/testapps
 
-unset VMCTL_URL
+unset VMCTL_URL VMCTL_AUTH_TOKEN
 VMCTL_HOME=$(mktemp -d "${TMPDIR:-/tmp}/vmctl-ci.XXXXXX")
 export VMCTL_HOME NO_COLOR=1
 WORK=$VMCTL_HOME/ci

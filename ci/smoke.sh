@@ -31,14 +31,36 @@ expect_contains "$ERR" "cannot reach the vmctl daemon at http://127.0.0.1:$PORT"
 expect_contains "$ERR" "vmctl up"
 pass
 
+step "up --no-auth is refused on an address other machines can reach"
+run_cli 2 up --detach --no-auth --listen "0.0.0.0:$PORT"
+expect_contains "$ERR" "--no-auth is refused"
+[ ! -f "$VMCTL_HOME/daemon.json" ] || fail "a daemon was started"
+pass
+
 step "up --detach starts the daemon and records it"
 run_cli 0 up --detach --listen "127.0.0.1:$PORT" --handshake-timeout 2 \
+    --worktree-root "$TESTAPPS" \
     --engine "hang=$PY $PLUGINS/hangs_on_request.py" \
     --engine "die=$PY $PLUGINS/dies_mid_request.py" \
     --engine "flood=$PY $PLUGINS/floods_events.py" \
     --engine "nohello=$PY $PLUGINS/never_handshakes.py"
 expect_contains "$OUT" "vmctl daemon running at http://127.0.0.1:$PORT"
 [ -f "$VMCTL_HOME/daemon.json" ] || fail "no daemon.json"
+pass
+
+step "the home and the token are the owner's only; the CLI finds the token itself"
+expect_eq "$(stat -c %a "$VMCTL_HOME")" "700"
+expect_eq "$(stat -c %a "$VMCTL_HOME/token")" "600"
+expect_eq "$(stat -c %a "$VMCTL_HOME/daemon.log")" "600"
+run_cli 0 template list
+run_cli 1 --token wrong-token template list
+expect_contains "$ERR" "(UNAUTHORIZED)"
+# Away from the daemon's home, the token comes from --token or the environment.
+TOKEN=$(cat "$VMCTL_HOME/token")
+ELSEWHERE=(env VMCTL_HOME="$WORK/elsewhere" "$VMCTL" --url "http://127.0.0.1:$PORT")
+if "${ELSEWHERE[@]}" template list >/dev/null 2>&1; then fail "no token, yet not refused"; fi
+"${ELSEWHERE[@]}" --token "$TOKEN" template list >/dev/null
+VMCTL_AUTH_TOKEN=$TOKEN "${ELSEWHERE[@]}" template list >/dev/null
 pass
 
 step "up again says it is already running"

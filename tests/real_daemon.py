@@ -1,4 +1,10 @@
-"""A real daemon for tests: ``python -m vmctl.supervisor`` on a free port of 127.0.0.1."""
+"""A real daemon for tests: ``python -m vmctl.supervisor`` on a free port of 127.0.0.1.
+
+Auth is on, as by default: the daemon makes its token in its home, and
+:meth:`Daemon.client` sends it. Its worktree roots are the temporary directory (the
+tests' worktrees) and ``testapps/``, unless the test gives ``--worktree-root`` itself
+or asks for the daemon's defaults.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,13 +23,20 @@ from typing import IO, Any
 
 import httpx
 
+from vmctl.api_token import TOKEN_ENV, read_token
+
 REPO = Path(__file__).resolve().parent.parent
 PLUGINS = REPO / "testdata" / "plugins"
 TESTAPPS = REPO / "testapps"
 
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 20.0
-READY_LINE = "Application startup complete"
+# uvicorn says so once it listens ("Application startup complete" comes before the bind).
+READY_LINE = "Uvicorn running on"
+# What a raw body sent with ``content=`` must say it is (else 415).
+JSON_BODY = {"Content-Type": "application/json"}
+# The worktrees tests make (tmp_path) and the sample apps.
+TEST_ROOTS = ("--worktree-root", tempfile.gettempdir(), "--worktree-root", str(TESTAPPS))
 
 
 def free_port() -> int:
@@ -44,8 +58,12 @@ def plugin_engine(name: str, plugin: str) -> str:
 class Daemon:
     """One daemon process; its stderr is copied to ``log_path`` by a thread."""
 
-    def __init__(self, home: Path, args: Sequence[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, home: Path, args: Sequence[str], env: dict[str, str], default_roots: bool = False
+    ) -> None:
         self.home = home
+        self.token: str | None = None  # known once it is ready (None with --no-auth)
+        self._args, self._env = args, env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / "daemon.log"
@@ -57,8 +75,9 @@ class Daemon:
                 "--listen", f"127.0.0.1:{self.port}",
                 "--db", str(self.db_path),
                 *args,
+                *([] if default_roots or "--worktree-root" in args else TEST_ROOTS),
             ],
-            env={**os.environ, "VMCTL_HOME": str(home), **env},
+            env={**_outer_env(), "VMCTL_HOME": str(home), **env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -80,6 +99,8 @@ class Daemon:
     def wait_ready(self) -> None:
         if not self._ready.wait(STARTUP_TIMEOUT) or self.proc.poll() is not None:
             raise RuntimeError(f"daemon did not start:\n{self.log()}")
+        if "--no-auth" not in self._args:
+            self.token = self._env.get(TOKEN_ENV) or read_token(str(self.home))
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
@@ -97,7 +118,9 @@ class Daemon:
         return code
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url + "/api/v1", timeout=30.0)
+        """An API client that sends the token."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        return httpx.Client(base_url=self.url + "/api/v1", timeout=30.0, headers=headers)
 
     def close_open_sessions(self) -> None:
         """Close every session not closed yet, so no worker outlives the test that made it."""
@@ -109,16 +132,24 @@ class Daemon:
 
 @contextlib.contextmanager
 def running_daemon(
-    home: Path, args: Sequence[str] = (), env: dict[str, str] | None = None
+    home: Path,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    default_roots: bool = False,
 ) -> Iterator[Daemon]:
     """A started daemon, stopped with SIGTERM (then SIGKILL) however the block ends."""
     home.mkdir(parents=True, exist_ok=True)
-    daemon = Daemon(home, args, env or {})
+    daemon = Daemon(home, args, env or {}, default_roots)
     try:
         daemon.wait_ready()
         yield daemon
     finally:
         daemon.stop()
+
+
+def _outer_env() -> dict[str, str]:
+    # A token of the shell that runs the tests must not leak into their daemons.
+    return {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
 
 
 def error_code(response: httpx.Response) -> Any:

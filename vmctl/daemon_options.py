@@ -1,17 +1,22 @@
 """The daemon's command line as ``vmctl up`` and ``python -m vmctl.supervisor`` both read it.
 
 The defaults a user sees (listen address, database name, max sessions,
-handshake timeout, ``$VMCTL_HOME``) and the syntax of the options that take a
-structured value. The CLI checks what it is given with the same functions the
-daemon parses it with, so the two cannot disagree, and imports nothing of the
-daemon to do so. Standard library only; every other default of the daemon is
-in ``vmctl/supervisor/config.py``.
+handshake timeout, ``$VMCTL_HOME``, worktree roots, sandbox mode) and the
+syntax of the options that take a structured value. The CLI checks what it is
+given with the same functions the daemon parses it with, so the two cannot
+disagree, and imports nothing of the daemon to do so. Standard library only;
+every other default of the daemon is in ``vmctl/supervisor/config.py``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import pwd
+import re
 import shlex
+import tempfile
+from urllib.parse import urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3210
@@ -19,11 +24,37 @@ DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_MAX_SESSIONS = 64
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # seconds from a worker's start to its Hello
 DB_NAME = "vmctl.db"  # in $VMCTL_HOME
+SANDBOX_MODES = ("strict", "auto", "off")
+DEFAULT_SANDBOX = "auto"
+# The uid workers run as when the daemon runs as root (the jail's; unused otherwise).
+DEFAULT_WORKER_USER = "nobody"
+
+# POSIX user names as useradd takes them; a uid is digits.
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?")
 
 
 def default_home() -> str:
     """``$VMCTL_HOME``, else ``~/.vmctl``, made absolute (not created)."""
     return os.path.abspath(os.path.expanduser(os.environ.get("VMCTL_HOME") or "~/.vmctl"))
+
+
+def make_home(path: str) -> None:
+    """Create ``$VMCTL_HOME`` (and its parents) if missing, and make it its owner's only."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def default_worktree_roots() -> tuple[str, ...]:
+    """Where sessions may work unless ``--worktree-root`` says otherwise: the home directory
+    of the user running this (from the password database, not ``$HOME``) and the system's
+    temporary directory, each with its symlinks resolved."""
+    try:
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # a uid without a passwd entry (some containers)
+        home = os.path.expanduser("~")
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in (home, tempfile.gettempdir())))
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -34,6 +65,17 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a listen host or a Host header's name, without brackets) can
+    only be this machine: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_engine(value: str) -> tuple[str, tuple[str, ...]]:
     """``NAME=COMMAND`` as (name, argv); ValueError says what is wrong."""
     name, sep, command = value.partition("=")
@@ -41,3 +83,67 @@ def parse_engine(value: str) -> tuple[str, tuple[str, ...]]:
     if not sep or not name or not argv:
         raise ValueError(f"expected NAME=COMMAND, got {value!r}")
     return name, argv
+
+
+def parse_host(value: str) -> str:
+    """An ``--allow-host`` name: a DNS name or an IP address (IPv6 with or without
+    brackets), no port; lowercased, without brackets."""
+    name = value.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(name) or len(name) > 253:
+        raise ValueError(f"expected a host name or an IP address (no port), got {value!r}")
+    return name
+
+
+def parse_origin(value: str) -> str:
+    """An origin, ``http(s)://HOST[:PORT]``, in the form a browser sends in ``Origin``
+    (lowercase, no default port, no path); ValueError says what is wrong. The daemon
+    compares a request's ``Origin`` with ``--allow-origin`` values in this form."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"expected an origin like https://host[:port], got {value!r}") from None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"expected an origin like https://host[:port], got {value!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    suffix = f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else ""
+    return f"{scheme}://{host}{suffix}"
+
+
+def parse_worktree_root(value: str) -> str:
+    """A ``--worktree-root``: an existing directory, returned absolute with its symlinks
+    resolved (the form session worktrees are compared with)."""
+    path = os.path.realpath(os.path.expanduser(value))
+    if not os.path.isdir(path):
+        raise ValueError(f"not a directory: {value!r}")
+    return path
+
+
+def parse_sandbox(value: str) -> str:
+    if value not in SANDBOX_MODES:
+        raise ValueError(f"expected one of {', '.join(SANDBOX_MODES)}, got {value!r}")
+    return value
+
+
+def parse_worker_user(value: str) -> str:
+    """A ``--worker-user``: a user name or a numeric uid (checked for form only: the user
+    need exist only where the daemon runs as root, and is looked up there)."""
+    if value.isdigit() and int(value) < 2**32 - 1:
+        return str(int(value))
+    if not _USER_NAME.fullmatch(value):
+        raise ValueError(f"expected a user name or a numeric uid, got {value!r}")
+    return value

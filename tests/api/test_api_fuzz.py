@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from real_daemon import Daemon
+from real_daemon import JSON_BODY, Daemon
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -74,7 +74,7 @@ def fuzz_target(daemon: Daemon) -> dict[str, str]:
 
 def _send(client: httpx.Client, method: str, path: str, body: Any) -> httpx.Response:
     content = json.dumps(body).encode()
-    return client.request(method, path, content=content)
+    return client.request(method, path, content=content, headers=JSON_BODY)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from real_daemon import error_code, session_body
+from real_daemon import JSON_BODY, error_code, session_body
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -59,7 +59,7 @@ def test_missing_or_empty_name_is_a_validation_error(api: httpx.Client, body: An
 def test_malformed_or_mistyped_bodies_are_invalid_requests(
     api: httpx.Client, content: bytes
 ) -> None:
-    response = api.post("/templates", content=content)
+    response = api.post("/templates", content=content, headers=JSON_BODY)
     assert response.status_code == 400
     assert error_code(response) == "INVALID_REQUEST"
 

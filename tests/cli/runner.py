@@ -22,5 +22,5 @@ def invoke(args: list[str], env: Mapping[str, str | None], input: str | None = N
     catch_exceptions=False lets a bug's traceback reach pytest instead of hiding
     in ``result.exception``.
     """
-    full_env = {"NO_COLOR": "1", "VMCTL_URL": None, **env}
+    full_env = {"NO_COLOR": "1", "VMCTL_URL": None, "VMCTL_AUTH_TOKEN": None, **env}
     return CliRunner().invoke(cli, args, input=input, env=full_env, catch_exceptions=False)

@@ -147,7 +147,7 @@ def test_an_execution_whose_worker_is_killed_ends_crashed(
     session = limited("--wall-ms", "60000", "--cpu-ms", "60000")
     pid = vmctl_json("session", "get", session)["runtime_meta"]["pid"]
     argv = [sys.executable, "-m", "vmctl.cli.main", "--server-url", daemon.url]
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", "VMCTL_HOME": str(daemon.home)}  # the token's
     with subprocess.Popen(
         [*argv, "exec", "repl", session, "while (true) {}"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -30,6 +30,8 @@ class CliContext:
     url_is_default: bool  # neither --server-url, VMCTL_URL nor a running recorded daemon gave it
     json: bool
     color: bool | None  # None: let click decide (colour only on a terminal)
+    token: str | None = None  # what the client sends: --token, $VMCTL_AUTH_TOKEN or the file
+    token_given: str | None = None  # --token itself, which `vmctl up` hands to its daemon
 
     def echo(self, text: str, *, err: bool = False) -> None:
         click.echo(text, err=err, color=self.color)

@@ -15,12 +15,13 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
 from vmctl.cli.daemon_record import LOG_NAME, vmctl_home
+from vmctl.daemon_options import make_home
 
 READY_TIMEOUT = 20.0  # a cold start imports uvicorn, starlette and the store: ~1 s
 PROBE_INTERVAL = 0.05  # between health probes, cut short by the daemon's exit
@@ -66,20 +67,23 @@ def is_healthy(url: str, timeout: float = 2.0) -> bool:
     return response.status_code == 200
 
 
-def spawn_detached(argv: list[str], home: Path, log_path: Path) -> int:
-    """Start ``argv`` in a new session with stdin from /dev/null and output appended to the log.
+def spawn_detached(
+    argv: list[str], home: Path, log_path: Path, env: Mapping[str, str] | None = None
+) -> int:
+    """Start ``argv`` in a new session with stdin from /dev/null and output appended to the
+    log (its owner's only), with ``env`` added to this process's environment.
 
     posix_spawn rather than subprocess.Popen: the daemon must outlive this
     process, and a Popen object left running complains when it is collected.
     """
-    env = {**os.environ, "VMCTL_HOME": str(home)}
+    full_env = {**os.environ, **(env or {}), "VMCTL_HOME": str(home)}
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log_path), flags, 0o644),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), flags, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+    return os.posix_spawn(argv[0], argv, full_env, file_actions=actions, setsid=True)
 
 
 def wait_exited(pid: int, timeout: float) -> bool:
@@ -127,8 +131,11 @@ def stop(pid: int, grace: float = STOP_GRACE) -> str:
     return "killed"
 
 
-def start_detached(home: Path, url: str, argv: list[str]) -> tuple[int, Path]:
-    """Start the daemon ``argv`` detached and wait until ``url`` is healthy.
+def start_detached(
+    home: Path, url: str, argv: list[str], env: Mapping[str, str] | None = None
+) -> tuple[int, Path]:
+    """Start the daemon ``argv`` detached (``env`` added to its environment) and wait
+    until ``url`` is healthy.
 
     Returns its pid and log path.
     """
@@ -136,7 +143,7 @@ def start_detached(home: Path, url: str, argv: list[str]) -> tuple[int, Path]:
         raise DaemonStartError(f"another server already answers at {url}")
     log_path = home / LOG_NAME
     start_offset = log_path.stat().st_size if log_path.exists() else 0
-    pid = spawn_detached(argv, home, log_path)
+    pid = spawn_detached(argv, home, log_path, env)
     try:
         wait_healthy(pid, url)
     except DaemonStartError as exc:
@@ -157,6 +164,7 @@ def log_tail(path: Path, offset: int = 0, lines: int = 20) -> str:
 
 
 def resolve_home() -> Path:
+    """``$VMCTL_HOME``, created if missing, its owner's only (as the daemon keeps it)."""
     home = vmctl_home()
-    home.mkdir(parents=True, exist_ok=True)
+    make_home(str(home))
     return home

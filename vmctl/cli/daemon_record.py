@@ -50,10 +50,11 @@ def read_record(home: Path) -> DaemonRecord | None:
 
 
 def write_record(home: Path, record: DaemonRecord) -> None:
-    """Write the record atomically: a reader sees the old file or the new one, never half."""
+    """Write the record atomically: a reader sees the old file or the new one, never half.
+    It is its owner's only, like everything in the home."""
     target = record_path(home)
     tmp = target.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as file:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
         file.write(msgspec.json.format(msgspec.json.encode(record), indent=2) + b"\n")
         file.flush()
         os.fsync(file.fileno())

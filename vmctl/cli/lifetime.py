@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import psutil
 
+from vmctl.api_token import TOKEN_ENV
 from vmctl.cli import format as fmt
 from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import EXIT_ERROR, CliContext, pass_cli
@@ -38,13 +39,19 @@ from vmctl.cli.daemon_record import (
     write_record,
 )
 from vmctl.cli.logfile import follow, print_file
+from vmctl.cli.up_options import (
+    access_argv,
+    access_options,
+    check_listen,
+    checked_by,
+    refuse_open_no_auth,
+)
 from vmctl.daemon_options import (
     DB_NAME,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
     parse_engine,
-    parse_listen,
 )
 
 LISTEN_HELP = "Address to serve the API on (a fixed port; 0 is not supported)."
@@ -53,25 +60,6 @@ LISTEN_HELP = "Address to serve the API on (a fixed port; 0 is not supported)."
 def utc_now() -> str:
     now = datetime.datetime.now(datetime.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
-
-
-def check_listen(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        parse_listen(value)  # the daemon's own syntax: it parses the value again
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-    return value
-
-
-def check_engine(
-    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
-) -> tuple[str, ...]:
-    for entry in value:
-        try:
-            parse_engine(entry)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
-    return value
 
 
 @click.command("up")
@@ -87,7 +75,7 @@ def check_engine(
     "--engine",
     "engines",
     multiple=True,
-    callback=check_engine,
+    callback=checked_by(parse_engine),
     metavar="NAME=COMMAND",
     help="Run COMMAND as the worker of templates with engine NAME (repeatable).",
 )
@@ -104,6 +92,7 @@ def check_engine(
     type=click.FloatRange(min=0, min_open=True),
     help=f"Seconds a new worker has to say hello.  [default: {DEFAULT_HANDSHAKE_TIMEOUT:g}]",
 )
+@access_options
 @pass_cli
 def up(
     cli: CliContext,
@@ -113,11 +102,22 @@ def up(
     detach: bool,
     max_sessions: int | None,
     handshake_timeout: float | None,
+    no_auth: bool,
+    allow_hosts: tuple[str, ...],
+    allow_origins: tuple[str, ...],
+    worktree_roots: tuple[Path, ...],
+    sandbox: str | None,
+    worker_user: str | None,
 ) -> None:
     """Start the daemon, in the foreground unless --detach.
 
+    Every request but the health check needs the API token: $VMCTL_AUTH_TOKEN
+    (or --token before the command), else $VMCTL_HOME/token, which the daemon
+    creates when it is missing. Every `vmctl` command finds it the same way.
+
     If the daemon recorded in $VMCTL_HOME already runs, say so and exit 0.
     """
+    refuse_open_no_auth(listen, no_auth)
     home = resolve_home()
     running = running_record(home)
     if running is not None:
@@ -131,11 +131,17 @@ def up(
     ):
         if value is not None:
             options += [name, f"{value:g}"]
+    options += access_argv(
+        no_auth, allow_hosts, allow_origins, worktree_roots, sandbox, worker_user
+    )
     argv = daemon_argv(listen, db_path, engines, options)
+    # --token before `up` is the daemon's token too; in its environment, not its argv,
+    # which every local user can read.
+    env = {TOKEN_ENV: cli.token_given} if cli.token_given else {}
     if not detach:
-        exec_foreground(home, new_record(os.getpid(), listen, db_path), argv)
+        exec_foreground(home, new_record(os.getpid(), listen, db_path), argv, env)
     try:
-        pid, log_path = start_detached(home, url_of(listen), argv)
+        pid, log_path = start_detached(home, url_of(listen), argv, env)
     except DaemonStartError as exc:
         if exc.log_tail:
             cli.echo(f"--- last lines of {home / LOG_NAME} ---\n{exc.log_tail}", err=True)
@@ -156,9 +162,11 @@ def new_record(pid: int, listen: str, db_path: Path, log_path: Path | None = Non
     )
 
 
-def exec_foreground(home: Path, record: DaemonRecord, argv: list[str]) -> None:
-    """Become the daemon; the record names this pid, which exec keeps."""
+def exec_foreground(home: Path, record: DaemonRecord, argv: list[str], env: dict[str, str]) -> None:
+    """Become the daemon (``env`` added to its environment); the record names this pid,
+    which exec keeps."""
     write_record(home, record)
+    os.environ.update(env)
     os.environ["VMCTL_HOME"] = str(home)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -200,13 +208,13 @@ def status(cli: CliContext) -> None:
     or now belongs to another program is reported as stale. Exits 0 when the
     daemon runs and answers, 1 otherwise.
     """
-    found = daemon_status(vmctl_home())
+    found = daemon_status(vmctl_home(), cli.token)
     cli.show(found, fmt.daemon_status(found))
     if not found.running or found.problem:
         click.get_current_context().exit(EXIT_ERROR)
 
 
-def daemon_status(home: Path) -> DaemonStatus:
+def daemon_status(home: Path, token: str | None) -> DaemonStatus:
     record = read_record(home)
     if record is None:
         return DaemonStatus(running=False, home=str(home))
@@ -217,7 +225,7 @@ def daemon_status(home: Path) -> DaemonStatus:
         running=True, home=str(home), record=record, uptime_s=time.time() - record.create_time
     )
     try:
-        with Client(record.url) as client:
+        with Client(record.url, token) as client:
             found.active_sessions = client.runtime_summary().active_sessions
     except ClientError as exc:
         found.problem = str(exc)

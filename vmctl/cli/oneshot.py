@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import secrets
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import click
 import msgspec
 
+from vmctl.api_token import TOKEN_BYTES, TOKEN_ENV
 from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import CliContext, json_object, pass_cli
 from vmctl.cli.daemon import (
@@ -66,26 +68,29 @@ def run(
     """
     path = file.resolve()
     with contextlib.ExitStack() as stack:
-        cli = daemon_for_run(cli, stack)
+        cli = daemon_for_run(cli, stack, path.parent)
         execution = run_once(cli, stack, path, timeout_ms, args, env)
     exit_with_status(execution)
 
 
-def daemon_for_run(cli: CliContext, stack: contextlib.ExitStack) -> CliContext:
-    """The given daemon if there is one, else a temporary one stopped when ``stack`` closes."""
+def daemon_for_run(cli: CliContext, stack: contextlib.ExitStack, worktree: Path) -> CliContext:
+    """The given daemon if there is one, else a temporary one stopped when ``stack`` closes:
+    its token is made here and given to it, and ``worktree`` is its one worktree root."""
     if not cli.url_is_default:
         return cli
     home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vmctl-run-")))
     listen = f"127.0.0.1:{free_port()}"
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    argv = daemon_argv(listen, home / DB_NAME, options=["--worktree-root", str(worktree)])
     try:
-        pid, _ = start_detached(home, url_of(listen), daemon_argv(listen, home / DB_NAME))
+        pid, _ = start_detached(home, url_of(listen), argv, {TOKEN_ENV: token})
     except DaemonStartError as exc:
         if exc.log_tail:
             cli.echo(exc.log_tail, err=True)
         raise click.ClickException(f"cannot start a temporary daemon: {exc}") from exc
     stack.callback(stop, pid)
-    client = stack.enter_context(Client(url_of(listen)))
-    return dataclasses.replace(cli, client=client, url=client.base_url)
+    client = stack.enter_context(Client(url_of(listen), token))
+    return dataclasses.replace(cli, client=client, url=client.base_url, token=token)
 
 
 def run_once(

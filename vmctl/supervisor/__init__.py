@@ -1,9 +1,10 @@
 """The daemon: ``python -m vmctl.supervisor``, the supervisor of every worker.
 
-Four rooms, and two modules beside them (uvicorn's shape)::
+Four rooms, and three modules beside them (uvicorn's shape)::
 
-    server.py   command line, logging, uvicorn, the order of shutdown
-    config.py   DaemonConfig and every default (port, max sessions, graces, caps)
+    server.py       command line, the home and its token, logging, uvicorn, shutdown's order
+    connections.py  one HTTP connection, bounded before any request is read
+    config.py       DaemonConfig and every default (port, max sessions, graces, caps)
 
     http/ ──────► sessions/ ──────► workers/
                       │                │ (the contract's value types only)

@@ -1,11 +1,12 @@
-"""Running the daemon: command line, logging, uvicorn, and the order of shutdown.
+"""Running the daemon: command line, its home, logging, uvicorn, and the order of shutdown.
 
 ``python -m vmctl.supervisor`` (what ``vmctl up`` runs) parses its command line
-into a :class:`~vmctl.supervisor.config.DaemonConfig`, sets up logging, and
-serves the app of http/app.py on uvicorn (uvloop, httptools) until SIGINT or
-SIGTERM. Shutdown goes: stop every worker (their requests end as cancelled at
-once), then drain the open requests, then the lifespan closes the store and the
-fork server.
+into a :class:`~vmctl.supervisor.config.DaemonConfig`, makes its home its owner's
+only and finds its token there (``vmctl/api_token.py``), sets up logging, and
+serves the app of http/app.py on uvicorn (uvloop, httptools behind the bounds of
+connections.py) until SIGINT or SIGTERM. Shutdown goes: stop every worker (their
+requests end as cancelled at once), then drain the open requests, then the
+lifespan closes the store and the fork server.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import functools
 import logging
 import os
+import pwd
 import signal
 import socket
 import sys
@@ -23,18 +25,38 @@ from typing import TypeVar
 
 import uvicorn
 
+from vmctl.api_token import TOKEN_ENV, TOKEN_NAME, TokenError, daemon_token, token_path
+from vmctl.daemon_options import (
+    DEFAULT_SANDBOX,
+    DEFAULT_WORKER_USER,
+    SANDBOX_MODES,
+    default_worktree_roots,
+    make_home,
+    parse_host,
+    parse_origin,
+    parse_sandbox,
+    parse_worker_user,
+    parse_worktree_root,
+)
 from vmctl.supervisor.config import (
     DB_NAME,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
     GRACEFUL_SHUTDOWN_SECONDS,
+    HEAD_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    MAX_HEAD_BYTES,
     DaemonConfig,
     builtin_engines,
     default_home,
+    is_loopback,
     parse_engine,
     parse_listen,
 )
+from vmctl.supervisor.connections import BoundedHttpToolsProtocol
 from vmctl.supervisor.http.app import build_app, stop_sessions
 
 logger = logging.getLogger("vmctl.daemon")
@@ -83,42 +105,148 @@ def _argument(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
-def parse_args(argv: list[str] | None = None) -> DaemonConfig:
-    home = default_home()
-    parser = argparse.ArgumentParser(prog="vmctl up", description="Run the vmctl daemon.")
-    parser.add_argument(
-        "--listen", type=_argument(parse_listen), default=parse_listen(DEFAULT_LISTEN)
+_BOUNDS = (
+    "Bounds, checked before any request is authenticated:\n"
+    f"  {MAX_CONNECTIONS} connections open at once (one more is answered 503 and closed);\n"
+    f"  a request line and headers of at most {MAX_HEAD_BYTES // 1024} KiB (else 400), delivered\n"
+    f"  within {HEAD_TIMEOUT:g} s of the connection's opening or of the previous response\n"
+    "  (else the connection is closed);\n"
+    f"  a body of at most {MAX_BODY_BYTES // (1024 * 1024)} MiB (else 413);\n"
+    f"  {KEEP_ALIVE_TIMEOUT} s idle after a response."
+)
+
+
+def _parser(home: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmctl up",
+        description="Run the vmctl daemon.",
+        epilog=_BOUNDS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", default=os.path.join(home, DB_NAME))
-    parser.add_argument(
-        "--engine",
-        type=_argument(parse_engine),
+    add = parser.add_argument
+    add("--listen", type=_argument(parse_listen), default=parse_listen(DEFAULT_LISTEN))
+    add("--db", default=os.path.join(home, DB_NAME))
+    add("--engine", type=_argument(parse_engine), action="append", default=[], metavar="NAME=CMD")
+    add("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    add("--handshake-timeout", type=float, default=DEFAULT_HANDSHAKE_TIMEOUT)
+    add(
+        "--no-auth",
+        action="store_true",
+        help=f"Serve without the token (${TOKEN_ENV}, else {token_path(home)}); "
+        "refused unless --listen is a loopback address.",
+    )
+    add(
+        "--allow-host",
+        type=_argument(parse_host),
         action="append",
         default=[],
-        metavar="NAME=COMMAND",
+        metavar="NAME",
+        help="Also answer requests whose Host is NAME (repeatable); "
+        "loopback names and the listen address always are.",
     )
-    parser.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
-    parser.add_argument("--handshake-timeout", type=float, default=DEFAULT_HANDSHAKE_TIMEOUT)
+    add(
+        "--allow-origin",
+        type=_argument(parse_origin),
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="Also answer browser requests from ORIGIN, e.g. https://ui.example.org (repeatable).",
+    )
+    add(
+        "--worktree-root",
+        type=_argument(parse_worktree_root),
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Sessions may work only in directories under DIR (repeatable). "
+        f"Default: {' and '.join(default_worktree_roots())}.",
+    )
+    add(
+        "--sandbox",
+        type=_argument(parse_sandbox),
+        default=DEFAULT_SANDBOX,
+        metavar="{" + ",".join(SANDBOX_MODES) + "}",
+        help="strict: no worker without every jail layer; auto: the layers this host has; "
+        f"off: none. Default: {DEFAULT_SANDBOX}.",
+    )
+    add(
+        "--worker-user",
+        type=_argument(parse_worker_user),
+        default=DEFAULT_WORKER_USER,
+        metavar="USER",
+        help=f"Name or uid workers run as when the daemon runs as root. "
+        f"Default: {DEFAULT_WORKER_USER}.",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> DaemonConfig:
+    """The command line as a config; makes the home (0700) and finds the token in it."""
+    home = default_home()
+    parser = _parser(home)
     args = parser.parse_args(argv)
+    host, port = args.listen
+    if args.no_auth and not is_loopback(host):
+        parser.error(
+            f"--no-auth is refused with --listen {host}: a daemon that other machines can "
+            "reach always needs the token (listen on 127.0.0.1, ::1 or localhost instead)"
+        )
+    if os.geteuid() == 0 and not args.worker_user.isdigit():
+        try:
+            pwd.getpwnam(args.worker_user)
+        except KeyError:
+            parser.error(f"--worker-user: no user named {args.worker_user!r} on this host")
+    db_path = os.path.abspath(args.db)
+    try:
+        _make_private(home, db_path)
+        token = None if args.no_auth else daemon_token(home)
+    except (OSError, TokenError) as exc:
+        parser.error(f"cannot use {home}: {exc}")
     engines = builtin_engines()
     engines.update(dict(args.engine))
-    host, port = args.listen
     return DaemonConfig(
         home=home,
-        db_path=os.path.abspath(args.db),
+        db_path=db_path,
         host=host,
         port=port,
         engines=engines,
         max_sessions=args.max_sessions,
-        auth_token=os.environ.get("VMCTL_AUTH_TOKEN") or None,
+        auth_token=token,
         handshake_timeout=args.handshake_timeout,
+        allowed_hosts=tuple(args.allow_host),
+        allowed_origins=tuple(args.allow_origin),
+        worktree_roots=tuple(dict.fromkeys(args.worktree_root)) or default_worktree_roots(),
+        sandbox=args.sandbox,
+        worker_user=args.worker_user,
     )
+
+
+def _make_private(home: str, db_path: str) -> None:
+    """Create the home 0700, and take group and other access from the daemon's files that
+    may be there from before: what it creates from now on is private by its umask."""
+    make_home(home)
+    os.makedirs(os.path.dirname(db_path), mode=0o700, exist_ok=True)
+    for name in (TOKEN_NAME, "daemon.json", "daemon.log"):  # the last two: vmctl up's
+        _strip_group_and_other(os.path.join(home, name))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        _strip_group_and_other(db_path + suffix)
+    for directory, _, files in os.walk(os.path.join(home, "sessions")):  # the worker logs
+        _strip_group_and_other(directory)
+        for name in files:
+            _strip_group_and_other(os.path.join(directory, name))
+
+
+def _strip_group_and_other(path: str) -> None:
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if mode & 0o077 and not os.path.islink(path):
+        os.chmod(path, mode & 0o7700)
 
 
 def serve(config: DaemonConfig) -> None:
     """Run the daemon in the foreground until SIGINT or SIGTERM."""
-    os.makedirs(config.home, exist_ok=True)
-    os.makedirs(os.path.dirname(config.db_path), exist_ok=True)
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
@@ -130,19 +258,36 @@ def serve(config: DaemonConfig) -> None:
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http="httptools",
+        http=BoundedHttpToolsProtocol,
+        ws="none",  # no WebSocket routes: an upgrade request is plain HTTP, through every check
         lifespan="on",
         log_config=None,
         access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    print(f"vmctl listening on http://{config.host}:{config.port}", file=sys.stderr, flush=True)
-    print(f"store: {config.db_path}", file=sys.stderr, flush=True)
+    for line in (
+        f"vmctl listening on http://{config.host}:{config.port}",
+        f"store: {config.db_path}",
+        f"auth: {_auth_source(config)}",
+        f"worktree roots: {', '.join(config.worktree_roots)}",
+    ):
+        print(line, file=sys.stderr, flush=True)
     server = DaemonServer(uv_config, functools.partial(stop_sessions, app))
     server.run()
     if not server.started:
         sys.exit(1)
 
 
+def _auth_source(config: DaemonConfig) -> str:
+    if config.auth_token is None:
+        return "off (--no-auth): anyone on this machine can drive the daemon"
+    if os.environ.get(TOKEN_ENV):
+        return f"bearer token from ${TOKEN_ENV}"
+    return f"bearer token in {token_path(config.home)}"
+
+
 def main(argv: list[str] | None = None) -> None:
+    # Every file and directory the daemon creates (store, logs, token) is its owner's only.
+    os.umask(0o077)
     serve(parse_args(argv))

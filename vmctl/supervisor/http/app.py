@@ -19,10 +19,13 @@ from starlette.routing import Route
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
+from vmctl.supervisor.http.hosts import AllowedHosts
 from vmctl.supervisor.http.middleware import (
     AccessLog,
     BearerAuth,
     BodyLimit,
+    HostGuard,
+    JsonBody,
     RequestId,
     ServerErrors,
 )
@@ -81,6 +84,7 @@ def build_app(config: DaemonConfig) -> Starlette:
             app.state.manager = manager
             yield {"manager": manager}
 
+    allowed = AllowedHosts(config.host, config.port, config.allowed_hosts, config.allowed_origins)
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
@@ -89,7 +93,9 @@ def build_app(config: DaemonConfig) -> Starlette:
             Middleware(RequestId),
             Middleware(AccessLog),
             Middleware(ServerErrors),
+            Middleware(HostGuard, allowed=allowed),  # before auth: DNS rebinding
             Middleware(BearerAuth, token=config.auth_token, open_path=HEALTH),
+            Middleware(JsonBody),
             Middleware(BodyLimit, max_bytes=config.max_body_bytes),
         ],
     )

@@ -10,6 +10,7 @@ middleware logs it with the request id and answers ``INTERNAL``.
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 import msgspec
@@ -24,6 +25,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "VALIDATION_ERROR": 400,
     "INVALID_REQUEST": 400,
     "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "TEMPLATE_NOT_FOUND": 404,
     "SESSION_NOT_FOUND": 404,
@@ -36,6 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "SESSION_NOT_READY": 409,
     "SESSION_BUSY": 409,
     "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
     "INVALID_PATH": 422,
     "OUTPUT_LIMIT_EXCEEDED": 422,
     "EXECUTION_TIMEOUT": 422,
@@ -62,11 +65,29 @@ class JSON(Response):
         super().__init__(_encoder.encode(content), status_code=status_code)
 
 
-def envelope(error: VmctlError) -> Response:
+def _envelope_body(error: VmctlError) -> dict[str, Any]:
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details is not None:
         body["details"] = error.details
-    return JSON({"error": body}, STATUS_BY_CODE[error.code])
+    return {"error": body}
+
+
+def envelope(error: VmctlError) -> Response:
+    return JSON(_envelope_body(error), STATUS_BY_CODE[error.code])
+
+
+def closing_response(error: VmctlError) -> bytes:
+    """The envelope as a whole HTTP/1.1 response that closes the connection: what the
+    connection layer (connections.py) writes when it refuses a request the app never sees."""
+    status = STATUS_BY_CODE[error.code]
+    body = _encoder.encode(_envelope_body(error))
+    head = (
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
 
 
 def internal_error(request_id: str) -> Response:
@@ -77,6 +98,10 @@ def too_large(limit: int) -> RequestError:
     return RequestError(
         "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes", {"max_bytes": limit}
     )
+
+
+def forbidden(message: str, **details: Any) -> RequestError:
+    return RequestError("FORBIDDEN", message, details)
 
 
 def method_not_allowed(request: Request) -> RequestError:

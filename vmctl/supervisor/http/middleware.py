@@ -2,10 +2,13 @@
 
 From the outside in: :class:`RequestId` names the request; :class:`AccessLog`
 logs it once it is answered; :class:`ServerErrors` answers ``INTERNAL`` for a
-bug (and logs it with the request id); :class:`BearerAuth` refuses a request
-without the token; :class:`BodyLimit` refuses a body over the limit, whatever
-its Content-Length claimed. Each is plain ASGI: a refusal is the envelope of
-errors.py, sent before the app sees the request.
+bug (and logs it with the request id); :class:`HostGuard` refuses a ``Host`` or
+an ``Origin`` the daemon does not answer (hosts.py); :class:`BearerAuth` refuses
+a request without the token; :class:`JsonBody` refuses a body that is not JSON;
+:class:`BodyLimit` refuses a body over the limit, whatever its Content-Length
+claimed. Each is plain ASGI: a refusal is the envelope of errors.py, sent before
+the app sees the request. What comes before them (connection count, head size and
+time) is bounded by the connection itself (``vmctl/supervisor/connections.py``).
 """
 
 from __future__ import annotations
@@ -14,15 +17,31 @@ import hmac
 import logging
 import time
 import uuid
+from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vmctl.supervisor.http.errors import RequestError, envelope, internal_error, too_large
+from vmctl.supervisor.http.errors import (
+    RequestError,
+    envelope,
+    forbidden,
+    internal_error,
+    too_large,
+)
+from vmctl.supervisor.http.hosts import AllowedHosts
 
 logger = logging.getLogger("vmctl.http")
 
 # Where RequestId leaves the request's id in the ASGI scope, for the layers inside it.
 REQUEST_ID = "vmctl.request_id"
+
+# What a logged field keeps as it is: printable ASCII but the space (which separates the
+# fields) and "%" (which starts an escape). Anything else, a newline or an escape
+# sequence that would forge a log line or drive a terminal included, is %-escaped.
+_LOGGED_AS_IS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+
+# Methods whose body the daemon reads; their bodies must be JSON.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def header(scope: Scope, wanted: bytes) -> bytes | None:
@@ -30,6 +49,11 @@ def header(scope: Scope, wanted: bytes) -> bytes | None:
         if name == wanted:
             return bytes(value)
     return None
+
+
+def loggable(text: str) -> str:
+    """``text`` as one log field: one token, every byte printable ASCII (UTF-8, %-escaped)."""
+    return quote(text, safe=_LOGGED_AS_IS) or "-"
 
 
 class _HttpOnly:
@@ -86,9 +110,9 @@ class AccessLog(_HttpOnly):
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.info(
                 "%s %s %s %d %.1fms",
-                scope[REQUEST_ID],
-                scope["method"],
-                scope["path"],
+                scope[REQUEST_ID],  # RequestId took it only if it is printable ASCII
+                loggable(scope["method"]),
+                loggable(scope["path"]),
                 status,
                 elapsed_ms,
             )
@@ -114,8 +138,35 @@ class ServerErrors(_HttpOnly):
                 await internal_error(scope[REQUEST_ID])(scope, receive, send)
 
 
+class HostGuard(_HttpOnly):
+    """``FORBIDDEN`` unless the ``Host`` is one the daemon answers and the ``Origin``, if
+    any, is its own or an allowed one: every path, the health check included."""
+
+    def __init__(self, app: ASGIApp, allowed: AllowedHosts) -> None:
+        super().__init__(app)
+        self.allowed = allowed
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = header(scope, b"origin")
+        if not self.allowed.allows_host(header(scope, b"host")):
+            refusal = forbidden(
+                "The Host header names no address this daemon answers "
+                "(start it with --allow-host NAME to add one)"
+            )
+        elif origin is not None and not self.allowed.allows_origin(origin):
+            refusal = forbidden(
+                "Cross-site request refused: the Origin is not this daemon's "
+                "(start it with --allow-origin ORIGIN to add one)"
+            )
+        else:
+            await self.app(scope, receive, send)
+            return
+        await envelope(refusal)(scope, receive, send)
+
+
 class BearerAuth(_HttpOnly):
-    """With a token, every route but the health check needs ``Authorization: Bearer``."""
+    """With a token, every route but ``GET`` of the health check needs
+    ``Authorization: Bearer``, compared in constant time."""
 
     def __init__(self, app: ASGIApp, token: str | None, open_path: str) -> None:
         super().__init__(app)
@@ -125,13 +176,41 @@ class BearerAuth(_HttpOnly):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             self.expected is not None
-            and scope["path"] != self.open_path
+            and not (scope["method"] == "GET" and scope["path"] == self.open_path)
             and not hmac.compare_digest(header(scope, b"authorization") or b"", self.expected)
         ):
             refusal = RequestError("UNAUTHORIZED", "Missing or wrong bearer token")
             await envelope(refusal)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class JsonBody(_HttpOnly):
+    """``UNSUPPORTED_MEDIA_TYPE`` for a body that does not say it is JSON.
+
+    Besides telling a client its mistake, this closes the door a browser leaves open: a
+    cross-site form or ``fetch`` can send ``text/plain`` (or no type) without asking the
+    daemon first, but never ``application/json``.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in _BODY_METHODS and _has_body(scope):
+            media_type = (header(scope, b"content-type") or b"").partition(b";")[0]
+            if media_type.strip().lower() != b"application/json":
+                refusal = RequestError(
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "A request body must be sent as Content-Type: application/json",
+                )
+                await envelope(refusal)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    length = header(scope, b"content-length")
+    return header(scope, b"transfer-encoding") is not None or (
+        length is not None and length.strip() not in (b"", b"0")
+    )
 
 
 class BodyLimit(_HttpOnly):

@@ -1,6 +1,8 @@
 """The worktree path rules of the supervisor: a session's worktree, startup files, run-file.
 
-A session's worktree is an absolute path to a directory. A path from a client
+A session's worktree is an absolute path to a directory whose real path lies in one
+of the daemon's worktree roots (``--worktree-root``), and is never ``/`` nor in
+``/proc``, ``/sys`` or ``/dev``, whatever the roots. A path from a client
 is relative to it. It is cleaned lexically by the protocol's one rule
 (``vmctl.protocol.clean_path``: no blank, absolute or climbing path), and, once
 a worktree is known, resolved through symlinks and refused again if the real
@@ -12,7 +14,11 @@ from __future__ import annotations
 import os
 
 from vmctl.protocol import InvalidWorktreePath, clean_path, within
-from vmctl.supervisor.sessions.errors import NotFound, invalid_path, validation_error
+from vmctl.supervisor.sessions.errors import Invalid, NotFound, invalid_path, validation_error
+
+# Trees no worktree may be in, whatever the roots: the kernel's views of processes
+# (another process's environment, memory, open files) and devices.
+FORBIDDEN_TREES = ("/proc", "/sys", "/dev")
 
 
 def worktree_root(path: str) -> str:
@@ -22,6 +28,26 @@ def worktree_root(path: str) -> str:
             "worktree_path", f"worktree_path must be an absolute path to a directory: {path!r}"
         )
     return os.path.normpath(path)
+
+
+def check_in_roots(worktree: str, roots: tuple[str, ...]) -> None:
+    """INVALID_PATH unless the real path of ``worktree`` lies in one of ``roots`` (real
+    paths) and neither it nor ``worktree`` is ``/`` or in a forbidden tree (sync: it
+    resolves symlinks). ``worktree`` itself counts too: ``/proc/self/cwd`` names another
+    directory in each process that opens it."""
+    real = os.path.realpath(worktree)
+    named = os.path.normpath(worktree)
+    if any(p == "/" or any(within(t, p) for t in FORBIDDEN_TREES) for p in (named, real)):
+        why = "a session may not work on / nor in /proc, /sys or /dev"
+    elif not any(within(root, real) for root in roots):
+        why = "it is outside the daemon's worktree roots (vmctl up --worktree-root DIR)"
+    else:
+        return
+    raise Invalid(
+        "INVALID_PATH",
+        f"Invalid worktree_path {worktree!r}: {why}",
+        {"path": worktree, "real_path": real, "roots": list(roots)},
+    )
 
 
 def clean_relative_path(path: str) -> str:

@@ -1,0 +1,182 @@
+"""What a client without the token can cost the daemon: bounded, and given back.
+
+Each attack runs against a daemon of its own module, whose resident memory is read
+before and after: it must stay within ``RSS_MARGIN`` of where it was, and the daemon
+must answer afterwards. (config.py: MAX_CONNECTIONS, MAX_HEAD_BYTES, HEAD_TIMEOUT.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from real_daemon import Daemon, error_code, running_daemon
+from vmctl.supervisor.config import HEAD_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD_BYTES
+
+MIB = 1024 * 1024
+RSS_MARGIN = 4 * MIB
+# How late after HEAD_TIMEOUT a cut may come on a loaded machine.
+CUT_GRACE = 3.0
+HALF_SENT = 800
+PARTIAL_HEAD = b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon for these attacks alone, so that nothing else moves its memory."""
+    with running_daemon(tmp_path_factory.mktemp("home")) as running:
+        _warm_up(running)
+        yield running
+
+
+def _warm_up(daemon: Daemon) -> None:
+    # Every path an attack takes runs once first (refusals, timers, the 503), so the
+    # memory compared is not the first use of a code path or of an allocator's arena.
+    with daemon.client() as client:
+        client.get("/health", headers={"X-Big": "a" * (MAX_HEAD_BYTES + 1)})
+    with open_connections(daemon, MAX_CONNECTIONS + 10) as socks:
+        wait_all_closed(socks[MAX_CONNECTIONS:], 5.0)
+    assert answers(daemon)
+
+
+def rss(daemon: Daemon) -> int:
+    rss_bytes: int = psutil.Process(daemon.proc.pid).memory_info().rss
+    return rss_bytes
+
+
+def answers(daemon: Daemon) -> bool:
+    with daemon.client() as client:
+        return client.get("/templates").status_code == 200
+
+
+@contextlib.contextmanager
+def open_connections(daemon: Daemon, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections that each sent the start of a request head, closed at the end."""
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", daemon.port), 10))
+            with contextlib.suppress(ConnectionError):
+                sock.sendall(PARTIAL_HEAD)
+            socks.append(sock)
+        yield socks
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    """What the daemon sent until it closed ``sock``; fails if it has not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    received = b""
+    while True:
+        readable, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+        if not readable:
+            raise AssertionError(f"the daemon kept the connection open for {timeout}s")
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+
+
+def wait_all_closed(socks: list[socket.socket], timeout: float) -> list[bytes]:
+    deadline = time.monotonic() + timeout
+    return [read_until_closed(sock, max(0.0, deadline - time.monotonic())) for sock in socks]
+
+
+def test_an_endless_header_line_is_cut_off_at_once(target: Daemon) -> None:
+    before = rss(target)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", target.port), 10) as sock:
+        sock.sendall(PARTIAL_HEAD + b"X-Endless: ")
+        chunk = b"a" * 65536
+        with contextlib.suppress(ConnectionError):  # reset once refused: what we wait for
+            while sent < 256 * MIB:
+                sock.sendall(chunk)
+                sent += len(chunk)
+    # What was sent after the refusal went into the kernel's socket buffers, not the daemon.
+    assert sent < 32 * MIB
+    assert rss(target) - before < RSS_MARGIN
+    assert answers(target)
+
+
+def test_a_head_over_the_limit_is_refused_in_the_envelope(target: Daemon) -> None:
+    with target.client() as client:
+        just_under = client.get("/health", headers={"X-Big": "a" * (MAX_HEAD_BYTES // 2)})
+        assert just_under.status_code == 200
+        response = client.get("/health", headers={"X-Big": "a" * MAX_HEAD_BYTES})
+    assert response.status_code == 400 and error_code(response) == "INVALID_REQUEST"
+    assert response.json()["error"]["details"] == {"max_head_bytes": MAX_HEAD_BYTES}
+
+
+def test_half_sent_requests_are_capped_then_cut_off(target: Daemon) -> None:
+    before = rss(target)
+    started = time.monotonic()
+    with open_connections(target, HALF_SENT) as socks:
+        # Past the cap, each is answered 503 and closed at once, long before its head's
+        # time is up. (A reset may overtake the answer: the daemon closes unread.)
+        over = wait_all_closed(socks[MAX_CONNECTIONS:], HEAD_TIMEOUT / 2)
+        assert all(answer.startswith(b"HTTP/1.1 503 ") for answer in over if answer)
+        assert any(b'"CAPACITY_EXCEEDED"' in answer for answer in over)
+        during = rss(target)
+        # The others, whose heads never end, when their time is up.
+        held = wait_all_closed(socks[:MAX_CONNECTIONS], HEAD_TIMEOUT + CUT_GRACE)
+        assert set(held) == {b""}
+        assert time.monotonic() - started >= HEAD_TIMEOUT - 0.5
+    assert during - before < RSS_MARGIN
+    assert rss(target) - before < RSS_MARGIN
+    assert answers(target)
+
+
+def test_a_trickling_client_is_cut_off(target: Daemon) -> None:
+    before = rss(target)
+    with socket.create_connection(("127.0.0.1", target.port), 10) as sock:
+        started = time.monotonic()
+        for byte in PARTIAL_HEAD + b"X-Slow: " + b"a" * 1000:
+            sock.sendall(bytes([byte]))
+            # One byte every 0.2 s, until the daemon closes the connection.
+            if select.select([sock], [], [], 0.2)[0]:
+                break
+        assert read_until_closed(sock, CUT_GRACE) == b""
+        took = time.monotonic() - started
+    assert HEAD_TIMEOUT - 0.5 <= took <= HEAD_TIMEOUT + CUT_GRACE
+    assert rss(target) - before < RSS_MARGIN
+    assert answers(target)
+
+
+def test_an_idle_connection_is_closed_and_a_keep_alive_one_too(target: Daemon) -> None:
+    with (
+        socket.create_connection(("127.0.0.1", target.port), 10) as idle,
+        socket.create_connection(("127.0.0.1", target.port), 10) as kept,
+    ):
+        kept.sendall(PARTIAL_HEAD + b"\r\n")
+        nothing, one_answer = wait_all_closed([idle, kept], HEAD_TIMEOUT + CUT_GRACE)
+    assert nothing == b""
+    assert one_answer.startswith(b"HTTP/1.1 200 ") and one_answer.endswith(b'{"status":"ok"}')
+
+
+def test_the_head_clock_never_cuts_a_request_being_served(
+    daemon: Daemon, make_template: Callable[..., dict[str, Any]], worktree: Path
+) -> None:
+    # The "hangs" engine never answers: the daemon ends the execution at wall_ms, after
+    # the head clock would have run out if it counted a request being served.
+    wall_ms = int((HEAD_TIMEOUT + 1.5) * 1000)
+    template = make_template("hangs", wall_ms=wall_ms, cpu_ms=wall_ms)
+    with daemon.client() as client:
+        body = {"template_id": template["id"], "workspace_id": "w", "base_commit_oid": "c"}
+        session = client.post("/sessions", json={**body, "worktree_path": str(worktree)}).json()
+        response = client.post(
+            "/executions/repl",
+            json={"session_id": session["id"], "input": "1"},
+            timeout=httpx.Timeout(wall_ms / 1000 + 30),
+        )
+    assert response.status_code == 422 and error_code(response) == "EXECUTION_TIMEOUT"
