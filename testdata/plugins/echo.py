@@ -5,6 +5,7 @@
     throw TEXT         an exception event, then a JS_ERROR
     fail CODE TEXT     an error frame with that code (TIMEOUT: the limit is TEXT)
     system TEXT        a worker system event, then the value
+    nested N           a value whose json nests N objects deep (past MAX_VALUE_DEPTH: a violation)
     anything else      one console event echoing it, then it as a string value
 
 A file run logs its path; startup files just succeed. A Cancel interrupts the
@@ -100,6 +101,12 @@ def repl(request: ExecRepl) -> None:
     elif command == "system":
         send(System(id=rid, level="warn", message=rest))
         value(rid, request.code)
+    elif command == "nested":
+        nested: object = 1
+        for _ in range(int(rest)):
+            nested = {"a": nested}
+        send(Value(id=rid, value_type="object", preview="{ a: [Object] }", json=nested))
+        send(Ok(id=rid, cpu_ms=0.1))
     else:
         send(Console(id=rid, level="log", text=request.code))
         value(rid, request.code)

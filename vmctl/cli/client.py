@@ -8,7 +8,9 @@ travel as exceptions of one small hierarchy::
      ├── DaemonUnreachable   nothing accepted the connection at the URL
      └── ConnectionLost      the connection broke or timed out mid-request
 
-Use it as a context manager so its connection pool is closed::
+Use it as a context manager so its connection pool is closed. It sends the API token
+given, else the one the CLI would find (``$VMCTL_AUTH_TOKEN``, else
+``$VMCTL_HOME/token``: ``vmctl/api_token.py``)::
 
     with Client("http://127.0.0.1:3210") as client:
         session = client.get_session(session_id)
@@ -23,6 +25,7 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
+from vmctl.api_token import client_token
 from vmctl.cli.models import (
     Capability,
     Deleted,
@@ -39,6 +42,7 @@ from vmctl.cli.models import (
     Template,
     TemplateDetail,
 )
+from vmctl.daemon_options import default_home
 
 T = TypeVar("T")
 
@@ -47,6 +51,8 @@ API = "/api/v1"
 # template's limits bound on the daemon's side; the client must not cut them short.
 SHORT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 LONG_TIMEOUT = httpx.Timeout(None, connect=5.0)
+# The header of an events page that more events follow: the after_seq of the next page.
+NEXT_AFTER_SEQ = "X-Next-After-Seq"
 
 
 class ClientError(Exception):
@@ -108,10 +114,21 @@ def _seg(value: str) -> str:
 class Client:
     """The vmctl API at ``base_url``; one ``httpx.Client`` per instance."""
 
-    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        if token is None:
+            token = client_token(default_home())
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         self._http = httpx.Client(
-            base_url=self.base_url + API, timeout=SHORT_TIMEOUT, transport=transport
+            base_url=self.base_url + API,
+            timeout=SHORT_TIMEOUT,
+            transport=transport,
+            headers=headers,
         )
 
     def __enter__(self) -> Self:
@@ -138,6 +155,19 @@ class Client:
         params: dict[str, Any] | None = None,
         timeout: httpx.Timeout = SHORT_TIMEOUT,
     ) -> T:
+        return self._answer(method, path, into, body=body, params=params, timeout=timeout)[0]
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        into: type[T],
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: httpx.Timeout = SHORT_TIMEOUT,
+    ) -> tuple[T, httpx.Headers]:
+        """The decoded answer, and its headers (for the few routes that say more in them)."""
         try:
             response = self._http.request(method, path, json=body, params=params, timeout=timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -147,7 +177,7 @@ class Client:
         if response.is_error:
             raise _api_error(response)
         try:
-            return msgspec.json.decode(response.content, type=into)
+            return msgspec.json.decode(response.content, type=into), response.headers
         except msgspec.DecodeError as exc:
             raise ApiError(
                 response.status_code,
@@ -292,5 +322,17 @@ class Client:
         return self._request("GET", f"/executions/{_seg(execution_id)}", Execution)
 
     def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
+        """Every event after ``after_seq``, page after page while ``X-Next-After-Seq`` says
+        more follow."""
         route = f"/executions/{_seg(execution_id)}/events"
-        return self._request("GET", route, list[Event], params={"after_seq": after_seq})
+        events: list[Event] = []
+        while True:
+            page, headers = self._answer("GET", route, list[Event], params={"after_seq": after_seq})
+            events += page
+            following = headers.get(NEXT_AFTER_SEQ)
+            if following is None:
+                return events
+            if not page or not following.isdigit() or int(following) <= after_seq:
+                message = f"unexpected {NEXT_AFTER_SEQ} {following!r} from {route}"
+                raise ApiError(200, "INVALID_RESPONSE", message)
+            after_seq = int(following)

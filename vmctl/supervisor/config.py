@@ -23,7 +23,11 @@ from vmctl.daemon_options import (
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
     DEFAULT_PORT,
+    DEFAULT_SANDBOX,
+    DEFAULT_WORKER_USER,
     default_home,
+    default_worktree_roots,
+    is_loopback,
     parse_engine,
     parse_listen,
 )
@@ -35,11 +39,26 @@ __all__ = [
     "DEFAULT_MAX_SESSIONS",
     "DaemonConfig",
     "default_home",
+    "is_loopback",
     "parse_engine",
     "parse_listen",
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
+
+# -- bounds of a connection, before any request is authenticated (connections.py) ---------
+
+# Open connections at once; one more is answered 503 and closed. Each holds at most a
+# request head (below) and one read of 256 KiB: together ~70 MiB at worst, given back.
+MAX_CONNECTIONS = 256
+# A request's URL and headers: more is refused with 400 (as the bytes arrive, for a head
+# that has not ended).
+MAX_HEAD_BYTES = 16 * 1024
+# Seconds a connection has to deliver a whole request head, from its opening or from
+# the end of the previous response; a client that trickles or idles is then closed.
+HEAD_TIMEOUT = 5.0
+# Seconds an idle connection stays open after a response (uvicorn's keep-alive).
+KEEP_ALIVE_TIMEOUT = 5
 
 # The engine name vm-system's own clients send; it runs our QuickJS worker.
 ENGINE_ALIASES = {"goja": "quickjs"}
@@ -66,13 +85,18 @@ SHUTDOWN_TIMEOUT = 10.0
 # How long uvicorn waits for in-flight requests once the workers are stopped.
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
-# Upper bounds of a template's limits: what one execution may cost the daemon.
+# Upper bounds of a template's limits, chosen so that every session at its maxima at once
+# fits the machine (docs/behaviour.md, "What the maxima cost", has the arithmetic: 64
+# sessions on 24 GiB). The daemon holds an execution's events until it ends, about 0.5 KiB
+# per event plus 1.4 bytes per payload byte (measured): 100,000 events and 8 MiB of
+# output are at most ~60 MiB of the daemon per execution. A worker is its heap plus ~20
+# MiB. Time costs no memory: a long run holds no more than a short one.
 LIMIT_MAXIMUMS = {
     "cpu_ms": 3_600_000,
     "wall_ms": 3_600_000,
-    "mem_mb": 16_384,
-    "max_events": 1_000_000,
-    "max_output_kb": 65_536,
+    "mem_mb": 256,
+    "max_events": 100_000,
+    "max_output_kb": 8_192,
 }
 
 
@@ -89,8 +113,17 @@ class DaemonConfig(msgspec.Struct, frozen=True):
     engines: dict[str, tuple[str, ...]] = msgspec.field(default_factory=builtin_engines)
     max_sessions: int = DEFAULT_MAX_SESSIONS
     max_body_bytes: int = MAX_BODY_BYTES
+    # None: no auth (only allowed when the daemon listens on loopback only).
     auth_token: str | None = None
     handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+    # Host names and origins answered besides loopback and the listen address (http/hosts.py).
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    # Real paths a session's worktree must lie under (sessions/paths.py).
+    worktree_roots: tuple[str, ...] = msgspec.field(default_factory=default_worktree_roots)
+    # The workers' jail: "strict", "auto" or "off"; and whom they run as when we are root.
+    sandbox: str = DEFAULT_SANDBOX
+    worker_user: str = DEFAULT_WORKER_USER
 
     def worker_command(self, engine: str) -> tuple[str, ...] | None:
         return self.engines.get(ENGINE_ALIASES.get(engine, engine))

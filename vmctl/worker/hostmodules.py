@@ -9,6 +9,12 @@ values intact across the binding, and a callable must never raise (the binding w
 the Python error set). The session exposes it to JavaScript as ``__vmctl_host_modules``,
 passing the running request's ``modules``.
 
+The gate is here, not in JavaScript: every call, ``require`` or an operation of a module
+object obtained earlier, is refused unless its module is enabled for the running request.
+What JavaScript holds (a module object kept in a global, a closure reached through a
+stack-trace hook, a reply forged by a replaced ``JSON.parse``) therefore never gives more
+than the template enables now.
+
 ``fs.readFileSync`` returns a string (there is no ``Buffer``): UTF-8 text unless an
 encoding such as ``base64``, ``hex`` or ``latin1`` is given.
 """
@@ -30,31 +36,40 @@ from vmctl.worker.worktree import PathRefused, Worktree
 # Larger files are refused rather than copied into the worker's memory and the JS heap.
 MAX_READ_BYTES = 64 * 1024 * 1024
 
-# Evaluated once after the prelude. It takes the host callable out of the global scope.
+# Evaluated once after the prelude, before any user code. It takes the host callable out of
+# the global scope, and uses only built-ins captured here, so that replacing JSON.parse,
+# Error or Object.* later changes nothing in it. Python enforces the module gate (see call).
 REQUIRE_SOURCE = r"""
 (function () {
   "use strict";
   const host = globalThis.__vmctl_host_modules;
   delete globalThis.__vmctl_host_modules;
+  const { parse, stringify } = JSON;
+  const { defineProperty, freeze, hasOwn } = Object;
+  const ErrorCtor = Error;
   function call(op, args) {
-    const reply = JSON.parse(host(op, JSON.stringify(args)));
-    if ("error" in reply) {
-      const error = new Error(reply.error);
-      if (reply.code) error.code = reply.code;
+    const reply = parse(host(op, stringify(args)));
+    if (hasOwn(reply, "error")) {
+      const error = new ErrorCtor(reply.error);
+      if (hasOwn(reply, "code")) {
+        defineProperty(error, "code", {
+          value: reply.code, writable: true, enumerable: true, configurable: true,
+        });
+      }
       throw error;
     }
     return reply.ok;
   }
-  const fs = Object.freeze({
+  const fs = freeze({
     readFileSync: (path, options) => call("fs.readFileSync", [path, options]),
     existsSync: (path) => call("fs.existsSync", [path]),
     readdirSync: (path) => call("fs.readdirSync", [path]),
   });
-  const modules = { fs };
+  const modules = freeze({ __proto__: null, fs });
   function require(name) {
     return modules[call("require", [name])];
   }
-  Object.defineProperty(globalThis, "require", {
+  defineProperty(globalThis, "require", {
     value: require, writable: true, configurable: true, enumerable: false,
   });
 })();
@@ -80,19 +95,26 @@ class HostModules:
 
     def __init__(self, worktree: Worktree) -> None:
         self._worktree = worktree
-        self._file_operations: dict[str, Callable[..., Any]] = {
-            "fs.readFileSync": self._read_file,
-            "fs.existsSync": self._exists,
-            "fs.readdirSync": self._read_dir,
+        # Each operation -> the module it belongs to, and what does it.
+        self._operations: dict[str, tuple[str, Callable[..., Any]]] = {
+            "fs.readFileSync": ("fs", self._read_file),
+            "fs.existsSync": ("fs", self._exists),
+            "fs.readdirSync": ("fs", self._read_dir),
         }
 
     def call(self, enabled: frozenset[str], op: object, args_json: object) -> str:
-        """Run operation ``op``; ``enabled`` is the request's ``runtime.modules``. Never raises."""
+        """Run operation ``op`` if its module is in ``enabled``, the running request's
+        ``runtime.modules`` (empty between requests). Never raises."""
         try:
-            args = json.loads(str(args_json))
-            if op == "require":
+            args = _arguments(args_json)
+            name = str(op)
+            if name == "require":
                 return json.dumps({"ok": _require(enabled, *args)})
-            return json.dumps({"ok": self._file_operations[str(op)](*args)})
+            if name not in self._operations:
+                raise _HostError("ERR_UNKNOWN_OPERATION", f"Unknown host operation {name!r}")
+            module, operation = self._operations[name]
+            _check_enabled(enabled, module)
+            return json.dumps({"ok": operation(*args)})
         except _HostError as exc:
             return json.dumps({"error": str(exc), "code": exc.code})
         except Exception:
@@ -137,11 +159,30 @@ class HostModules:
             ) from exc
 
 
+def _arguments(args_json: object) -> list[Any]:
+    """The operation's arguments: a JSON list (a user's toJSON may have made anything)."""
+    try:
+        args = json.loads(str(args_json))
+    except (ValueError, RecursionError):
+        args = None
+    if not isinstance(args, list):
+        raise _HostError("ERR_INVALID_ARG_TYPE", "host operation arguments must be a JSON list")
+    return args
+
+
 def _require(enabled: frozenset[str], name: object = None) -> str:
     module = str(name).removeprefix("node:")
     if module not in MODULE_CATALOG or module not in enabled:
         raise _HostError("MODULE_NOT_FOUND", f"Cannot find module '{name}'")
     return module
+
+
+def _check_enabled(enabled: frozenset[str], module: str) -> None:
+    """Refuse an operation of a module the running request does not enable (any more)."""
+    if module not in MODULE_CATALOG or module not in enabled:
+        raise _HostError(
+            "MODULE_NOT_FOUND", f"Cannot find module '{module}': it is not enabled for this session"
+        )
 
 
 def _decode(data: bytes, encoding: object) -> str:

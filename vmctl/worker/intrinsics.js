@@ -3,8 +3,8 @@
 // (a script may redefine Array.prototype.push or Map), and what a value is.
 
 // -- intrinsics, captured before user code can replace them ---------------
-const uncurry = (fn) => (self, ...args) => Reflect.apply(fn, self, args);
 const ReflectApply = Reflect.apply;
+const uncurry = (fn) => (self, ...args) => ReflectApply(fn, self, args);
 const ReflectOwnKeys = Reflect.ownKeys;
 const { keys: ObjectKeys, getOwnPropertyNames, getOwnPropertySymbols,
   getOwnPropertyDescriptor, getPrototypeOf, defineProperty, is: ObjectIs,
@@ -69,7 +69,7 @@ const regexpSource = uncurry(getOwnPropertyDescriptor(RegExp.prototype, "source"
 const weakMapHas = uncurry(WeakMap.prototype.has);
 const weakSetHas = uncurry(WeakSet.prototype.has);
 const PromiseCtor = Promise;
-const promiseResolve = (value) => Reflect.apply(Promise.resolve, PromiseCtor, [value]);
+const promiseResolve = (value) => ReflectApply(Promise.resolve, PromiseCtor, [value]);
 const promiseThen = uncurry(Promise.prototype.then);
 const isNativeError = Error.isError;
 const captureStackTrace = Error.captureStackTrace;
@@ -91,6 +91,31 @@ const builtInObjects = new MapCtor();
 for (const name of getOwnPropertyNames(globalThis)) {
   if (regexpExec(/^[A-Z][a-zA-Z0-9]+$/, name) !== null) mapSet(builtInObjects, name, true);
 }
+
+// -- stack-trace hooks are handed no functions -----------------------------
+// QuickJS-NG implements V8's Error.prepareStackTrace: a hook user code sets is handed one
+// call site per frame, and a call site's getFunction() answers that frame's function,
+// strict or not. Called while the prelude or `require` runs (a getter, a proxy trap, a
+// toJSON), a hook would be handed their closures, and through them the host's callables.
+// Every call site shares one prototype: its getFunction is replaced here, before any
+// user code runs, and the native one is dropped (nothing else refers to it).
+function hideFrameFunctions() {
+  let sitePrototype;
+  Error.prepareStackTrace = (error, sites) => {
+    sitePrototype = getPrototypeOf(sites[0]);
+    return "";
+  };
+  try {
+    new Error("call sites");
+  } finally {
+    Error.prepareStackTrace = undefined;
+  }
+  defineProperty(sitePrototype, "getFunction", {
+    value: function getFunction() { return undefined; },
+    writable: true, enumerable: false, configurable: true,
+  });
+}
+hideFrameFunctions();
 
 // -- what a value is (brand checks: a toStringTag cannot fake these) ------
 function brand(check, value) {

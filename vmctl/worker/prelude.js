@@ -41,8 +41,9 @@
 //     map, set, error, promise, regexp or object; `json` is present when the
 //     value survives JSON.stringify/JSON.parse unchanged: null, booleans,
 //     well-formed strings, finite numbers other than -0, and plain objects and arrays
-//     (no holes, no accessors, no symbol keys, no cycles) made of those, whose
-//     JSON text is at most 64 KiB. undefined and null have json null.
+//     (no holes, no accessors, no symbol keys, no cycles) made of those, nested at
+//     most 64 deep, whose JSON text is at most 64 KiB. The prelude writes that text
+//     itself: no toJSON runs. undefined and null have json null.
 //   - exception(): for an Error, message is `Name: message` (Error.prototype
 //     .toString), name its name, stack what Node would print for it (the
 //     message line, the frames, then any extra properties or cause). Anything
@@ -53,66 +54,98 @@
 
 // -- describe / exception / settle ------------------------------------------
 const MAX_JSON_TEXT = 64 * 1024;
+// How deeply `json` may nest arrays and objects (each is one level). The supervisor
+// refuses a deeper value as a protocol violation (MAX_VALUE_DEPTH, vmctl/protocol/frames.py),
+// and every JSON encoder on the way to a client stays far from its recursion limit.
+const MAX_JSON_DEPTH = 64;
 
-// Whether JSON.parse(JSON.stringify(value)) gives the same value back, and
-// the text stays under `state.budget` characters (counted roughly).
-function isPlainData(value, state) {
+// The JSON text of `value` when JSON.parse would give the same value back and the text
+// stays under MAX_JSON_TEXT characters and MAX_JSON_DEPTH levels; else undefined. The
+// text is written here from each property read once, not by JSON.stringify: no toJSON
+// (an inherited one included) runs, and a proxy that answers differently the second time
+// cannot make the text differ from what was checked.
+function jsonText(value) {
+  if (value === undefined || value === null) return "null";
+  const state = { stack: [], budget: MAX_JSON_TEXT, parts: [] };
+  try {
+    if (!writePlain(value, state)) return undefined;
+  } catch {
+    return undefined; // a proxy that throws, or no stack left
+  }
+  const text = join(state.parts, "");
+  return text.length <= MAX_JSON_TEXT ? text : undefined;
+}
+
+// Append the JSON of `value` to state.parts, if it is plain data (see describe below);
+// `state.budget` counts characters roughly.
+function writePlain(value, state) {
   if (--state.budget < 0) return false;
   switch (typeof value) {
     case "string": // a lone surrogate has no UTF-8 form, so no JSON text outside JS
-      state.budget -= value.length;
-      return state.budget >= 0 && isWellFormed(value);
+      if (!isWellFormed(value)) return false;
+      return writeText(JSONStringify(value), state); // a primitive: no toJSON is looked up
     case "boolean":
-      return state.budget >= 0;
+      return writeText(value ? "true" : "false", state);
     case "number":
-      return value === value && value !== Infinity && value !== -Infinity && !ObjectIs(value, -0);
+      if (value !== value || value === Infinity || value === -Infinity || ObjectIs(value, -0)) {
+        return false;
+      }
+      return writeText(JSONStringify(value), state);
     case "object":
       break;
     default:
       return false;
   }
-  if (value === null) return true;
-  if (arrayIncludes(state.stack, value)) return false;
+  if (value === null) return writeText("null", state);
+  if (state.stack.length >= MAX_JSON_DEPTH || arrayIncludes(state.stack, value)) return false;
   push(state.stack, value);
-  const plain = isArray(value) ? isPlainArray(value, state) : isPlainObject(value, state);
+  const plain = isArray(value) ? writeArray(value, state) : writeObject(value, state);
   pop(state.stack);
   return plain;
 }
 
-function isPlainArray(value, state) {
-  if (getPrototypeOf(value) !== ArrayPrototype || value.length > state.budget ||
-      ReflectOwnKeys(value).length !== value.length + 1) {
+function writeText(text, state) {
+  state.budget -= text.length;
+  push(state.parts, text);
+  return state.budget >= 0;
+}
+
+function writeArray(value, state) {
+  if (getPrototypeOf(value) !== ArrayPrototype) return false;
+  const length = value.length;
+  if (typeof length !== "number" || length > state.budget ||
+      ReflectOwnKeys(value).length !== length + 1) {
     return false; // too long, holes, or properties besides the items and `length`
   }
-  for (let i = 0; i < value.length; i++) {
-    if (!isPlainProperty(getOwnPropertyDescriptor(value, i), state)) return false;
+  push(state.parts, "[");
+  for (let i = 0; i < length; i++) {
+    if (i !== 0) push(state.parts, ",");
+    if (!writeProperty(getOwnPropertyDescriptor(value, i), state)) return false;
   }
+  push(state.parts, "]");
   return true;
 }
 
-function isPlainObject(value, state) {
+function writeObject(value, state) {
   if (getPrototypeOf(value) !== ObjectPrototype || isError(value)) return false;
-  for (const key of ReflectOwnKeys(value)) {
+  const keys = ReflectOwnKeys(value);
+  push(state.parts, "{");
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
     if (typeof key !== "string") return false;
-    state.budget -= key.length;
-    if (!isPlainProperty(getOwnPropertyDescriptor(value, key), state)) return false;
+    if (i !== 0) push(state.parts, ",");
+    if (!writeText(JSONStringify(key), state)) return false;
+    push(state.parts, ":");
+    if (!writeProperty(getOwnPropertyDescriptor(value, key), state)) return false;
   }
+  push(state.parts, "}");
   return true;
 }
 
-const isPlainProperty = (desc, state) => desc !== undefined && desc.enumerable &&
-  "value" in desc && isPlainData(desc.value, state);
-
-function jsonText(value) {
-  if (value === undefined || value === null) return "null";
-  try {
-    if (!isPlainData(value, { stack: [], budget: MAX_JSON_TEXT })) return undefined;
-    const text = JSONStringify(value);
-    return text.length <= MAX_JSON_TEXT ? text : undefined;
-  } catch {
-    return undefined; // too deep to check, or a proxy that throws
-  }
-}
+// Only an enumerable data property is plain (`hasOwn`: the descriptor's prototype is
+// Object.prototype, where user code may have put a `value`).
+const writeProperty = (desc, state) => desc !== undefined && desc.enumerable &&
+  hasOwn(desc, "value") && writePlain(desc.value, state);
 
 function preview(value) {
   if (typeof value !== "string") return inspect(value);

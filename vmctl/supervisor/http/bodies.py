@@ -5,7 +5,9 @@ JSON type, has a field of the wrong type or an unknown field is
 ``INVALID_REQUEST`` (msgspec's strict decoder finds all of these). A required
 field that is missing or empty is ``VALIDATION_ERROR``: the body Structs make
 every field optional so that msgspec does not report those, and
-:func:`required` does.
+:func:`required` does. So is a free-form JSON field (``args``, ``env``,
+``config``) nested deeper than ``MAX_JSON_DEPTH``: kept, it could make every
+list it appears in fail to encode.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import msgspec
 
 from vmctl.supervisor.http.errors import RequestError
 from vmctl.supervisor.sessions.errors import validation_error
+from vmctl.supervisor.store.models import MAX_JSON_DEPTH, nests_deeper
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -108,6 +111,10 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
     except RecursionError:
         # msgspec recurses once per nesting level: a body of 100k brackets fits in 1 MiB.
         raise RequestError("INVALID_REQUEST", "Invalid request body: nested too deeply") from None
+    for field in body.__struct_fields__:
+        value = getattr(body, field)
+        if isinstance(value, dict | list) and nests_deeper(value, MAX_JSON_DEPTH):
+            raise validation_error(field, f"{field} nests deeper than {MAX_JSON_DEPTH} levels")
     return body
 
 
@@ -136,8 +143,14 @@ def uuid_field(value: str | None, field: str) -> str:
     return lowered
 
 
-def int_param(raw: str | None, field: str, default: int, minimum: int) -> int:
-    """An integer query parameter no smaller than ``minimum``."""
+# SQLite's largest integer: a query parameter past it could not even be compared.
+MAX_INTEGER = 2**63 - 1
+
+
+def int_param(
+    raw: str | None, field: str, default: int, minimum: int, maximum: int = MAX_INTEGER
+) -> int:
+    """An integer query parameter from ``minimum`` to ``maximum``."""
     if raw is None:
         return default
     try:
@@ -146,4 +159,8 @@ def int_param(raw: str | None, field: str, default: int, minimum: int) -> int:
         raise validation_error(field, f"{field} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise validation_error(field, f"{field} must be at least {minimum}, got {value}")
+    if value > maximum:
+        raise validation_error(
+            field, f"{field} must be at most {maximum}, got {value}", maximum=maximum
+        )
     return value

@@ -23,6 +23,12 @@ from vmctl.supervisor.store.models import SESSION_STATUSES, Template
 
 B = TypeVar("B", bound=bodies.Body)
 
+# Events come in pages (api-contract.md, "Live executions"): this many by default, at most
+# EVENTS_PAGE_MAX; when more follow, the header says the after_seq of the next page.
+EVENTS_PAGE = 10_000
+EVENTS_PAGE_MAX = 100_000
+NEXT_AFTER_SEQ = "X-Next-After-Seq"
+
 
 def _manager(request: Request) -> SessionManager:
     manager: SessionManager = request.state.manager
@@ -235,4 +241,15 @@ async def get_execution(request: Request) -> Response:
 async def list_events(request: Request) -> Response:
     execution_id = _path_id(request, "execution_id")
     after_seq = int_param(request.query_params.get("after_seq"), "after_seq", default=0, minimum=0)
-    return JSON(await _manager(request).list_events(execution_id, after_seq))
+    limit = int_param(
+        request.query_params.get("limit"),
+        "limit",
+        default=EVENTS_PAGE,
+        minimum=1,
+        maximum=EVENTS_PAGE_MAX,
+    )
+    events, more = await _manager(request).list_events(execution_id, after_seq, limit)
+    response = JSON(events)
+    if more:
+        response.headers[NEXT_AFTER_SEQ] = str(events[-1].seq)
+    return response

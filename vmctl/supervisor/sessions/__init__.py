@@ -5,9 +5,10 @@ sessions and their workers, the one owner of session state), a live session and 
 (``live.py``), a worker's start with its libraries and startup files (``startup.py``),
 one execution's life from request to record (``execution.py``), the templates and their
 checked settings (``templates.py``), the rules on worktree paths (``paths.py``) and on
-module and library names (``names.py``), and the domain's errors, each with a stable
-code (``errors.py``). It may import ``workers``, ``store``, ``config`` and the protocol;
-never ``http`` or Starlette. It raises its own errors and knows no HTTP status.
+module and library names (``names.py``), each session's worker log, bounded and swept
+(``worker_logs.py``), and the domain's errors, each with a stable code (``errors.py``).
+It may import ``workers``, ``store``, ``config`` and the protocol; never ``http`` or
+Starlette. It raises its own errors and knows no HTTP status.
 """
 
 from vmctl.supervisor.sessions.errors import VmctlError

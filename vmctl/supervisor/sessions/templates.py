@@ -78,7 +78,7 @@ class Templates:
     async def settings(self, template_id: str) -> Settings:
         """The template's settings (the defaults if it has none stored)."""
         settings = await self._store.get_settings(template_id)
-        return settings if settings is not None else Settings(vm_id=template_id)
+        return _affordable(settings) if settings is not None else Settings(vm_id=template_id)
 
     async def put_settings(
         self,
@@ -153,6 +153,20 @@ def _patched(current: S, given: Mapping[str, Any]) -> S:
         key: tuple(value) if isinstance(value, list) else value for key, value in given.items()
     }
     return msgspec.structs.replace(current, **fields)
+
+
+def _affordable(settings: Settings) -> Settings:
+    """``settings`` with each limit past its maximum lowered to it: a template stored when
+    the maxima were higher runs (and is next stored) within today's."""
+    over = {
+        name: maximum
+        for name, maximum in LIMIT_MAXIMUMS.items()
+        if getattr(settings.limits, name) > maximum
+    }
+    if not over:
+        return settings
+    limits = msgspec.structs.replace(settings.limits, **over)
+    return msgspec.structs.replace(settings, limits=limits)
 
 
 def _check_settings(settings: Settings) -> None:

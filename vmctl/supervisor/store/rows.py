@@ -16,6 +16,7 @@ import msgspec
 
 from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
 from vmctl.supervisor.store.models import (
+    MAX_JSON_DEPTH,
     Capability,
     Event,
     Execution,
@@ -27,11 +28,12 @@ from vmctl.supervisor.store.models import (
     Settings,
     StartupFile,
     Template,
+    nests_deeper,
     utc_now,
 )
 
 _encoder = msgspec.json.Encoder()
-decode_object = msgspec.json.Decoder(dict[str, Any]).decode
+_decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_limits = msgspec.json.Decoder(Limits).decode
 _decode_resolver = msgspec.json.Decoder(Resolver).decode
 _decode_runtime = msgspec.json.Decoder(Runtime).decode
@@ -48,6 +50,38 @@ def json_or_none(value: object | None) -> str | None:
 
 def object_or_none(text: str | None) -> dict[str, Any] | None:
     return None if text is None else decode_object(text)
+
+
+# Deeper than anything this vmctl writes (request bodies and worker values nest at most
+# MAX_JSON_DEPTH, inside a column's object) and far from the recursion limit of the
+# encoders that send a record to a client: a row of another writer (an older vmctl, a hand
+# edit) that nests deeper is clipped as it is read, so it cannot make a list fail.
+CLIP_DEPTH = 2 * MAX_JSON_DEPTH
+NESTED_TOO_DEEPLY = "[vmctl: nested too deeply]"
+
+
+def decode_object(text: str) -> dict[str, Any]:
+    """A JSON object column, with whatever nests deeper than :data:`CLIP_DEPTH` replaced by
+    :data:`NESTED_TOO_DEEPLY`."""
+    # Fewer brackets than levels cannot nest too deep: the common case is one count away.
+    if text.count("[") + text.count("{") <= CLIP_DEPTH:
+        return _decode_dict(text)
+    try:
+        value = _decode_dict(text)
+    except RecursionError:
+        return {"unreadable": NESTED_TOO_DEEPLY}
+    return _clipped(value, CLIP_DEPTH) if nests_deeper(value, CLIP_DEPTH) else value
+
+
+def _clipped(value: Any, levels: int) -> Any:
+    """``value`` with the containers below ``levels`` levels replaced (recursion <= levels)."""
+    if not isinstance(value, dict | list):
+        return value
+    if levels == 0:
+        return NESTED_TOO_DEEPLY
+    if isinstance(value, dict):
+        return {key: _clipped(item, levels - 1) for key, item in value.items()}
+    return [_clipped(item, levels - 1) for item in value]
 
 
 TEMPLATE_COLUMNS = "id, name, engine, is_active, created_at, updated_at"

@@ -372,13 +372,16 @@ class Store:
         )
         return await self._read_all(rows.execution_of, sql, (session_id, limit))
 
-    async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
-        """The execution's events with seq > after_seq, ascending."""
+    async def list_events(
+        self, execution_id: str, after_seq: int = 0, limit: int = -1
+    ) -> list[Event]:
+        """The execution's events with seq > after_seq, ascending; at most ``limit`` of them
+        (all when negative)."""
         sql = (
             "SELECT execution_id, seq, ts, type, payload FROM events"
-            " WHERE execution_id = ? AND seq > ? ORDER BY seq"
+            " WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?"
         )
-        return await self._read_all(rows.event_of, sql, (execution_id, after_seq))
+        return await self._read_all(rows.event_of, sql, (execution_id, after_seq, limit))
 
     # -- recovery
 
