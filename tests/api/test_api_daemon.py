@@ -73,7 +73,7 @@ def test_sigkill_leaves_no_worker_and_next_start_recovers(tmp_path: Path) -> Non
         worker = psutil.Process(session["runtime_meta"]["pid"])
         # Forked by the fork server: the daemon's death must reach it through that.
         forkserver = worker.parent()
-        assert forkserver.cmdline()[-1] == "vmctl.worker.forkserver"
+        assert "vmctl.worker.forkserver" in forkserver.cmdline()
         assert forkserver.ppid() == daemon.proc.pid
         with concurrent.futures.ThreadPoolExecutor(1) as pool, daemon.client() as client:
             answer = pool.submit(

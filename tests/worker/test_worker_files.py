@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vmctl.protocol import (
     Console,
+    Library,
     Ok,
 )
 
@@ -157,22 +158,21 @@ def test_esm_runtime_runs_js_files_as_modules(worker: WorkerProcess, worktree: P
 def test_startup_runs_libraries_once_then_files(
     worker: WorkerProcess, worktree: Path, tmp_path: Path
 ) -> None:
-    library = tmp_path / "counter.js"
-    library.write_text("globalThis.loads = (globalThis.loads || 0) + 1;\n")
+    library = Library("/home/lib/counter.js", "globalThis.loads = (globalThis.loads || 0) + 1;\n")
     (worktree / "init.js").write_text("globalThis.ready = loads * 10;\n")
     for _ in range(2):
-        assert kinds(worker.startup(libraries=(str(library),), files=("init.js",))) == ["Ok"]
+        assert kinds(worker.startup(libraries=(library,), files=("init.js",))) == ["Ok"]
     assert value_of(worker.repl("[loads, ready].join()")).preview == "1,10"
 
 
 def test_libraries_and_startup_files_declare_like_the_repl(
     worker: WorkerProcess, worktree: Path, tmp_path: Path
 ) -> None:
-    library = tmp_path / "helpers.js"
-    library.write_text("const LIB = 'v1';\nclass Helper { static twice(n) { return n * 2 } }\n")
+    source = "const LIB = 'v1';\nclass Helper { static twice(n) { return n * 2 } }\n"
+    library = Library("/home/lib/helpers.js", source)
     (worktree / "init.js").write_text("let config = { mode: 'dev' };\n")
     for _ in range(2):  # the startup file runs again, the library does not
-        assert kinds(worker.startup(libraries=(str(library),), files=("init.js",))) == ["Ok"]
+        assert kinds(worker.startup(libraries=(library,), files=("init.js",))) == ["Ok"]
     code = "[LIB, Helper.twice(2), config.mode].join()"
     assert value_of(worker.repl(code)).preview == "v1,4,dev"
     code = "const LIB = 'mine'; let config = 1; class Helper {}; LIB + config"
@@ -186,9 +186,9 @@ def test_startup_failure_names_the_file(
     error = error_of(worker.startup(files=("bad.js",)))
     assert error.code == "STARTUP_FAILED"
     assert error.message == "startup file bad.js failed: Error: nope"
-    missing = error_of(worker.startup(libraries=(str(tmp_path / "nolib.js"),)))
-    assert missing.code == "STARTUP_FAILED"
-    assert str(tmp_path / "nolib.js") in missing.message
+    broken = error_of(worker.startup(libraries=(Library("/home/lib/bad.js", "throw 1"),)))
+    assert broken.code == "STARTUP_FAILED"
+    assert "/home/lib/bad.js" in broken.message
     assert error_of(worker.startup(files=("../x.js",))).code == "INVALID_PATH"
 
 

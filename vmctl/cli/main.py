@@ -11,10 +11,12 @@ from typing import Any
 
 import click
 
+from vmctl.api_token import TOKEN_ENV, TokenError, client_token, token_path
 from vmctl.cli import format as fmt
-from vmctl.cli.client import Client, ClientError
+from vmctl.cli.client import ApiError, Client, ClientError
 from vmctl.cli.context import CliContext, color_choice, pass_cli
 from vmctl.cli.daemon_record import running_record, vmctl_home
+from vmctl.cli.doctor import doctor
 from vmctl.cli.executions import exec_
 from vmctl.cli.lifetime import down, logs, status, up
 from vmctl.cli.oneshot import run
@@ -31,7 +33,13 @@ class VmctlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ClientError as exc:
-            raise click.ClickException(str(exc)) from exc
+            message = str(exc)
+            if isinstance(exc, ApiError) and exc.code == "UNAUTHORIZED":
+                message += (
+                    f" — the daemon's token is in {token_path(str(vmctl_home()))} for the"
+                    f" user who started it; pass it with --token or ${TOKEN_ENV}"
+                )
+            raise click.ClickException(message) from exc
 
 
 def resolve_server_url(given: str | None) -> tuple[str, bool]:
@@ -51,19 +59,34 @@ def resolve_server_url(given: str | None) -> tuple[str, bool]:
     metavar="URL",
     help=f"The daemon's URL.  [default: $VMCTL_URL, else the running daemon's, else {DEFAULT_URL}]",
 )
+@click.option(
+    "--token",
+    metavar="TOKEN",
+    help=f"The daemon's API token.  [default: ${TOKEN_ENV}, else the file $VMCTL_HOME/token]",
+)
 @click.option("--json", "json_output", is_flag=True, help="Print the API's JSON instead of text.")
 @click.version_option(package_name="vmctl", prog_name="vmctl")
 @click.pass_context
-def cli(ctx: click.Context, server_url: str | None, json_output: bool) -> None:
+def cli(ctx: click.Context, server_url: str | None, token: str | None, json_output: bool) -> None:
     """Run JavaScript in isolated, stateful sessions served by a local daemon.
 
     Start the daemon with `vmctl up --detach`, then create a template, a
     session on a directory, and run code in it with `vmctl exec repl`.
     """
     url, is_default = resolve_server_url(server_url)
-    client = ctx.with_resource(Client(url))
+    try:
+        found = client_token(str(vmctl_home()), token)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None
+    client = ctx.with_resource(Client(url, found))
     ctx.obj = CliContext(
-        client=client, url=url, url_is_default=is_default, json=json_output, color=color_choice()
+        client=client,
+        url=url,
+        url_is_default=is_default,
+        json=json_output,
+        color=color_choice(),
+        token=found,
+        token_given=token,
     )
     ctx.color = ctx.obj.color
 
@@ -89,7 +112,7 @@ def runtime_summary(ctx: CliContext) -> None:
     ctx.show(summary, fmt.runtime_summary(summary))
 
 
-for command in (up, down, status, logs, run, template, session, exec_, ops):
+for command in (up, down, status, logs, run, template, session, exec_, ops, doctor):
     cli.add_command(command)
 
 

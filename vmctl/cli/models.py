@@ -20,9 +20,23 @@ class Health(msgspec.Struct):
     status: str
 
 
+class SandboxLayer(msgspec.Struct):
+    name: str
+    available: bool
+    required: bool
+    detail: str
+
+
+class SandboxReport(msgspec.Struct):
+    mode: str
+    layers: list[SandboxLayer]
+    missing: list[str]
+
+
 class RuntimeSummary(msgspec.Struct):
     active_sessions: int
     active_session_ids: list[str]
+    sandbox: SandboxReport | None = None  # a v1 daemon has none
 
 
 class Limits(msgspec.Struct):

@@ -2,6 +2,7 @@
 
 from vmctl.protocol.frames import (
     MAX_LINE_BYTES,
+    MAX_VALUE_DEPTH,
     MODULE_CATALOG,
     PROTOCOL_VERSION,
     Cancel,
@@ -14,6 +15,7 @@ from vmctl.protocol.frames import (
     Frame,
     Hello,
     JsException,
+    Library,
     Ok,
     Ping,
     Pong,
@@ -29,11 +31,13 @@ from vmctl.protocol.frames import (
     decode_reply,
     decode_request,
     encode,
+    nests_deeper,
 )
 from vmctl.protocol.paths import InvalidWorktreePath, clean_path, within
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "MAX_VALUE_DEPTH",
     "MODULE_CATALOG",
     "PROTOCOL_VERSION",
     "Cancel",
@@ -47,6 +51,7 @@ __all__ = [
     "Hello",
     "InvalidWorktreePath",
     "JsException",
+    "Library",
     "Ok",
     "Ping",
     "Pong",
@@ -63,5 +68,6 @@ __all__ = [
     "decode_reply",
     "decode_request",
     "encode",
+    "nests_deeper",
     "within",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import msgspec
 
 from vmctl.protocol.frames import Frame, ProtocolError
+from vmctl.protocol.jail import NO_JAIL, JailSpec
 
 # A request is a path, a small environment and four limits; a reply is smaller.
 MAX_RECORD_BYTES = 64 * 1024
@@ -31,12 +32,14 @@ class Fork(Frame, frozen=True, tag="fork"):
     env: dict[str, str]  # the worker's whole environment
     # (resource, value) pairs, each set as both soft and hard limit.
     rlimits: tuple[tuple[int, int], ...]
+    jail: JailSpec = NO_JAIL  # applied in the child after all of the above
 
 
 class Ready(Frame, frozen=True, tag="ready"):
     """The fork server's first frame: everything a worker imports is imported."""
 
     pid: int
+    netns: bool = False  # it is in an empty network namespace, which its workers inherit
 
 
 class Forked(Frame, frozen=True, tag="forked"):

@@ -28,6 +28,12 @@ PROTOCOL_VERSION = 1
 # runaway line is refused long before it costs real memory.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
+# How deeply a Value's ``json`` may nest arrays and objects (each is one level). Every JSON
+# encoder and decoder between the worker and a client recurses once per level, under
+# Python's recursion limit (1000 frames, some of them already taken by whoever encodes):
+# a deeper value is a protocol violation, so no record in the store can be one.
+MAX_VALUE_DEPTH = 64
+
 
 class ProtocolError(Exception):
     """A line that is not a valid frame of this protocol version."""
@@ -93,8 +99,16 @@ class RunFile(Frame, frozen=True, tag="run_file"):
     runtime: RuntimeOptions = RuntimeOptions()
 
 
+class Library(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A template library: the supervisor reads it (the jailed worker could not) and
+    sends its source; ``path`` names it in stacks and errors."""
+
+    path: str
+    source: str
+
+
 class RunStartup(Frame, frozen=True, tag="run_startup"):
-    """Evaluate libraries (absolute paths) then startup files (worktree-relative).
+    """Evaluate libraries (sent whole) then startup files (worktree-relative).
 
     The first failure ends the request with an ``Error`` whose code is
     ``STARTUP_FAILED`` (or ``INVALID_PATH``) and whose message names the file.
@@ -102,7 +116,7 @@ class RunStartup(Frame, frozen=True, tag="run_startup"):
 
     id: int
     limits: ExecLimits
-    libraries: tuple[str, ...] = ()
+    libraries: tuple[Library, ...] = ()
     files: tuple[str, ...] = ()
     runtime: RuntimeOptions = RuntimeOptions()
 
@@ -150,7 +164,8 @@ class Console(Frame, frozen=True, tag="console"):
 
 
 class Value(Frame, frozen=True, tag="value"):
-    """The value of the last expression; ``json`` is absent when not JSON-representable."""
+    """The value of the last expression; ``json`` is absent when not JSON-representable,
+    and nests at most :data:`MAX_VALUE_DEPTH` deep."""
 
     id: int
     value_type: str
@@ -235,12 +250,36 @@ def decode_request(line: bytes) -> Request:
         return _request_decoder.decode(line)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"bad request frame: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError("bad request frame: nested too deeply") from None
 
 
 def decode_reply(line: bytes) -> Reply:
     """Parse one line read by the supervisor."""
     _check_length(line)
     try:
-        return _reply_decoder.decode(line)
+        frame = _reply_decoder.decode(line)
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"bad reply frame: {exc}") from exc
+    except RecursionError:
+        raise ProtocolError("bad reply frame: nested too deeply") from None
+    if isinstance(frame, Value) and nests_deeper(frame.json, MAX_VALUE_DEPTH):
+        raise ProtocolError(f"bad reply frame: value json nests deeper than {MAX_VALUE_DEPTH}")
+    return frame
+
+
+def nests_deeper(value: object, depth: int) -> bool:
+    """Whether a decoded JSON value nests arrays and objects more than ``depth`` levels deep.
+
+    Level by level, without recursion, so any value can be asked about.
+    """
+    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
+    for _ in range(depth):
+        below: list[dict[Any, Any] | list[Any]] = []
+        for container in level:
+            items = container.values() if isinstance(container, dict) else container
+            below.extend(item for item in items if isinstance(item, dict | list))
+        if not below:
+            return False
+        level = below
+    return bool(level)

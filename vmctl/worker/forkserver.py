@@ -62,6 +62,7 @@ from vmctl.protocol.forking import (
     decode_fork_request,
     encode_record,
 )
+from vmctl.sandbox import jail
 
 # The child closes every fd above 2 (close_range: one system call whatever the bound).
 _MAX_FD = 1 << 20
@@ -72,8 +73,10 @@ CHILD_SETUP_FAILED = 127
 class Server:
     """The loop: fork on request, reap and report the workers, kill them all at the end."""
 
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, netns: bool) -> None:
         self._control = control
+        self._netns = netns
+        self._jail = jail.prepare()
         self._poll = select.poll()  # not epoll: a poll object holds no fd a child could inherit
         self._poll.register(control, select.POLLIN)
         self._children: dict[int, int] = {}  # pidfd -> pid
@@ -82,7 +85,7 @@ class Server:
     def serve(self) -> None:
         """Until the control socket ends (or breaks); then no worker of ours is left."""
         try:
-            self._send(Ready(pid=self._pid))
+            self._send(Ready(pid=self._pid, netns=self._netns))
             while self._step():
                 pass
         except (ConnectionError, BrokenPipeError):
@@ -133,7 +136,7 @@ class Server:
             self._send(ForkFailed(id=request.id, message=f"fork failed: {exc}"))
             return
         if pid == 0:
-            _become_worker(request, fds, self._control, self._pid)
+            _become_worker(request, fds, self._control, self._pid, self._jail)
         try:
             # Opened before the child can be reaped (only we reap it), so it is that child.
             pidfd = os.pidfd_open(pid)
@@ -170,13 +173,16 @@ class Server:
         self._children.clear()
 
 
-def _become_worker(request: Fork, fds: list[int], control: socket.socket, server: int) -> NoReturn:
+def _become_worker(
+    request: Fork, fds: list[int], control: socket.socket, server: int, ready: jail.Preparation
+) -> NoReturn:
     """In the child: set up as a spawned worker would be, run the worker, exit. Never returns."""
     code = CHILD_SETUP_FAILED
     try:
         try:
             _set_up(request, fds, control, server)
-        except OSError as exc:
+            jail.apply(request.jail, ready)
+        except (OSError, jail.JailError) as exc:
             print(f"vmctl worker: cannot start: {exc}", file=sys.stderr)
         else:
             code = 1  # for an uncaught exception, as ``python -m vmctl.worker`` would
@@ -211,7 +217,17 @@ def _set_up(request: Fork, fds: list[int], control: socket.socket, server: int) 
     os.environ.update(request.env)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # With --netns, the server (and so every worker it forks) has no network at all: a
+    # new namespace holds only a loopback interface, and that is down. It fails closed:
+    # a server that cannot enter it exits, and the supervisor spawns workers instead.
+    netns = "--netns" in (sys.argv[1:] if argv is None else argv)
+    if netns:
+        try:
+            jail.enter_empty_network()
+        except OSError as exc:
+            print(f"vmctl fork server: cannot enter a network namespace: {exc}", file=sys.stderr)
+            return 1
     # Only stdio is ours: a spawn may pass more on (uvloop's does), which no worker may get.
     os.closerange(3, _MAX_FD)
     # One pidfd per live worker: as many as the hard limit allows (workers set their own).
@@ -226,7 +242,7 @@ def main() -> int:
     # What is imported stays shared with every worker: the collector need not look at it
     # again, nor touch (and so copy) its pages.
     gc.freeze()
-    Server(control).serve()
+    Server(control, netns).serve()
     return 0
 
 

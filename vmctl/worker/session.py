@@ -45,6 +45,7 @@ from vmctl.protocol import (
     Frame,
     Hello,
     JsException,
+    Library,
     Ok,
     RunFile,
     RunStartup,
@@ -240,23 +241,17 @@ class JsSession:
         self._send_value(request, described)
 
     def _run_startup(self, job: RunStartup, request: RunningRequest) -> None:
-        for path in job.libraries:
-            if path not in self._libraries:  # once per worker start
-                self._startup_step(request, f"library {path}", partial(self._eval_library, path))
-                self._libraries.add(path)
+        for library in job.libraries:
+            if library.path not in self._libraries:  # once per worker start
+                step = partial(self._eval_library, library)
+                self._startup_step(request, f"library {library.path}", step)
+                self._libraries.add(library.path)
         for path in job.files:
             step = partial(self._eval_startup, path, job.runtime.strict)
             self._startup_step(request, f"startup file {path}", step)
 
-    def _eval_library(self, path: str) -> None:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as file:
-                source = file.read()
-        except OSError as exc:
-            raise StartupError(
-                "STARTUP_FAILED", f"library {path} cannot be read: {exc.strerror}"
-            ) from exc
-        self._engine.eval_script(repl.compile_script(source), path)
+    def _eval_library(self, library: Library) -> None:
+        self._engine.eval_script(repl.compile_script(library.source), library.path)
 
     def _eval_startup(self, path: str, strict: bool) -> None:
         self._eval_file(self._worktree.locate(path), strict)

@@ -32,6 +32,7 @@ import msgspec
 
 from vmctl.supervisor.config import SHUTDOWN_TIMEOUT, DaemonConfig
 from vmctl.supervisor.sessions import execution as executions
+from vmctl.supervisor.sessions import worker_logs
 from vmctl.supervisor.sessions.errors import (
     Conflict,
     StartupFailed,
@@ -40,7 +41,12 @@ from vmctl.supervisor.sessions.errors import (
     store_call,
 )
 from vmctl.supervisor.sessions.live import LiveSession, SessionLocks
-from vmctl.supervisor.sessions.paths import clean_relative_path, existing_file, worktree_root
+from vmctl.supervisor.sessions.paths import (
+    check_in_roots,
+    clean_relative_path,
+    existing_file,
+    worktree_root,
+)
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import Store, open_store
@@ -55,6 +61,7 @@ from vmctl.supervisor.store.models import (
 )
 from vmctl.supervisor.workers import Launcher
 from vmctl.supervisor.workers.forkserver import ForkServer
+from vmctl.supervisor.workers.sandboxing import open_sandbox, sandbox_summary
 
 logger = logging.getLogger("vmctl.sessions")
 
@@ -68,10 +75,11 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
     store, then the fork server."""
     # The fork server imports while the store opens. It is only a speed-up: if it does
     # not start, or dies later, workers are spawned.
-    launcher = Launcher(ForkServer())
+    sandbox = await open_sandbox(config.sandbox, config.worker_user)
+    launcher = Launcher(ForkServer(netns=sandbox.wants_netns), sandbox)
     await launcher.start()
     try:
-        async with _opened_store(config) as store:
+        async with _opened_store(config) as store, worker_logs.swept(store, config):
             await launcher.wait_ready()
             manager = SessionManager(store, config, launcher)
             try:
@@ -126,6 +134,7 @@ class SessionManager:
             "starting_sessions": self._starting,
             "max_sessions": self._config.max_sessions,
             "workers": {sid: self._live[sid].handle.pid for sid in alive},
+            "sandbox": sandbox_summary(self._launcher.sandbox),
         }
 
     async def get_session(self, session_id: str) -> Session:
@@ -147,9 +156,13 @@ class SessionManager:
         await self.get_session(session_id)
         return await self._store.list_executions(session_id, limit)
 
-    async def list_events(self, execution_id: str, after_seq: int) -> list[Event]:
+    async def list_events(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> tuple[list[Event], bool]:
+        """At most ``limit`` events after ``after_seq``, and whether more follow them."""
         await self.get_execution(execution_id)
-        return await self._store.list_events(execution_id, after_seq)
+        events = await self._store.list_events(execution_id, after_seq, limit + 1)
+        return events[:limit], len(events) > limit
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -159,6 +172,7 @@ class SessionManager:
         worktree = await asyncio.to_thread(worktree_root, worktree_path)
         self._check_accepting()
         template = await self.templates.get(template_id)
+        await asyncio.to_thread(check_in_roots, worktree, self._config.worktree_roots)
         with self._place():
             session = Session(
                 id=new_id(),
@@ -183,6 +197,10 @@ class SessionManager:
                     "A closed session cannot be restarted",
                     {"session_id": session_id, "status": session.status},
                 )
+            # Again: the roots may have changed since, or the worktree become a symlink.
+            await asyncio.to_thread(
+                check_in_roots, session.worktree_path, self._config.worktree_roots
+            )
             await self._retire(session_id)
             template = await self.templates.get(session.vm_id)
             restarts = int((session.runtime_meta or {}).get("restarts", 0)) + 1
@@ -248,6 +266,8 @@ class SessionManager:
 
     async def _start(self, session: Session, template: Template, restarts: int) -> Session:
         """Start and initialise a worker for ``session`` (lock held); ready or raise."""
+        # No worker of the session runs now: what earlier ones logged can be cut.
+        await asyncio.to_thread(worker_logs.trim, self._config.worker_log_path(session.id))
         settings = await self.templates.settings(template.id)
         startup = await self._store.list_startup_files(template.id)
         try:
@@ -301,7 +321,8 @@ class SessionManager:
                 reason = f"{reason}; stderr: {tail[-STDERR_IN_REASON:]}"
             crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
             await self._store.update_session(crashed)
-            logger.warning("session %s crashed: %s", live.session.id, reason)
+            # %r: the reason carries the worker's stderr, one log line whatever it holds.
+            logger.warning("session %s crashed: %r", live.session.id, reason)
 
     # -- executions --------------------------------------------------------
 

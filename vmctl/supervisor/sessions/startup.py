@@ -12,7 +12,7 @@ import functools
 import os
 from typing import Any
 
-from vmctl.protocol import RunStartup
+from vmctl.protocol import MAX_LINE_BYTES, Library, RunStartup
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.sessions.errors import Invalid, StartupFailed
 from vmctl.supervisor.sessions.execution import runtime_options, worker_limits
@@ -25,6 +25,10 @@ from vmctl.supervisor.workers import (
     WorkerStartError,
     open_worker,
 )
+
+MIB = 1024 * 1024
+# Libraries travel in one request frame, whose lines are capped at MAX_LINE_BYTES.
+MAX_LIBRARY_BYTES = MAX_LINE_BYTES // 2
 
 
 async def start_worker(
@@ -41,7 +45,7 @@ async def start_worker(
         raise StartupFailed("STARTUP_FAILED", f"Unknown engine {template.engine!r}")
     files = tuple(f.path for f in sorted(startup, key=lambda f: (f.order_index, f.path)))
     libraries = tuple(config.library_path(name) for name in template.libraries)
-    await asyncio.to_thread(_check_startup, session.worktree_path, files, libraries)
+    sources = await asyncio.to_thread(_check_startup, session.worktree_path, files, libraries)
     log_path = config.worker_log_path(session.id)
     await asyncio.to_thread(os.makedirs, os.path.dirname(log_path), exist_ok=True)
     spec = SpawnSpec(
@@ -59,7 +63,7 @@ async def start_worker(
         return handle  # nothing to run: spare the round trip
     job = functools.partial(
         RunStartup,
-        libraries=libraries,
+        libraries=sources,
         files=files,
         runtime=runtime_options(template, settings),
     )
@@ -86,19 +90,44 @@ def runtime_meta(handle: WorkerHandle, settings: Settings, restarts: int) -> dic
         "soft_interrupt": hello.soft_interrupt,
         "mem_mb": settings.limits.mem_mb,
         "restarts": restarts,
+        "sandbox": list(handle.sandbox),
     }
 
 
-def _check_startup(worktree: str, files: tuple[str, ...], libraries: tuple[str, ...]) -> None:
-    """Refuse a startup path that leaves the worktree, or a missing library (sync)."""
+def _check_startup(
+    worktree: str, files: tuple[str, ...], libraries: tuple[str, ...]
+) -> tuple[Library, ...]:
+    """Refuse a startup path that leaves the worktree; read the libraries (sync).
+
+    The daemon reads them, not the worker: they live in its home, which the jailed
+    worker can neither open (Landlock) nor, once it has dropped its uid, search.
+    """
     for path in files:
         try:
             resolve_in_worktree(worktree, path)
         except Invalid as exc:
             raise StartupFailed("INVALID_PATH", exc.message) from None
+    sources = []
+    total = 0
     for library in libraries:
-        if not os.path.isfile(library):
-            name = os.path.basename(library).removesuffix(".js")
+        name = os.path.basename(library).removesuffix(".js")
+        try:
+            with open(library, encoding="utf-8", errors="replace") as file:
+                source = file.read(MAX_LIBRARY_BYTES + 1)
+        except FileNotFoundError:
             raise StartupFailed(
                 "STARTUP_FAILED", f"Library {name!r} not found (expected {library})"
+            ) from None
+        except OSError as exc:
+            raise StartupFailed(
+                "STARTUP_FAILED", f"Library {name!r} cannot be read: {exc.strerror}"
+            ) from None
+        total += len(source.encode())
+        if total > MAX_LIBRARY_BYTES:
+            raise StartupFailed(
+                "STARTUP_FAILED",
+                f"A template's libraries may total {MAX_LIBRARY_BYTES // MIB} MiB; "
+                f"with {name!r} they are larger",
             )
+        sources.append(Library(library, source))
+    return tuple(sources)

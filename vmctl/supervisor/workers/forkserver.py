@@ -58,6 +58,7 @@ from vmctl.protocol.forking import (
     decode_fork_reply,
     encode_record,
 )
+from vmctl.protocol.jail import JailSpec
 from vmctl.supervisor.config import builtin_engines
 from vmctl.supervisor.workers.forked import ForkedChild, close_all
 from vmctl.supervisor.workers.spawn import SpawnSpec, worker_env, worker_rlimits
@@ -106,8 +107,12 @@ class ForkServer:
     gone, and :meth:`serves` says no.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, netns: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
+        # Asked to put itself (and so each worker) in an empty network namespace; and
+        # whether its Ready says it did.
+        self._want_netns = netns
+        self.netns = False
         self._state = ForkServerState.STARTING
         self.pid = 0
         self.lost_reason: str | None = None
@@ -145,8 +150,10 @@ class ForkServer:
             self._break(f"it was not ready within {timeout:g} s")
         return self.alive
 
-    async def fork(self, spec: SpawnSpec, protocol: asyncio.SubprocessProtocol) -> ForkedChild:
-        """Have ``spec``'s worker forked; its pipes and death then reach ``protocol``.
+    async def fork(
+        self, spec: SpawnSpec, protocol: asyncio.SubprocessProtocol, jail: JailSpec
+    ) -> ForkedChild:
+        """Have ``spec``'s worker forked in ``jail``; its pipes and death then reach ``protocol``.
 
         Raises :class:`ForkServerError` when the fork server cannot (the caller spawns
         the worker instead). On any failure the child, if there is one, is killed.
@@ -164,6 +171,7 @@ class ForkServer:
                     cwd=spec.cwd,
                     env=worker_env(spec.cwd, {}),
                     rlimits=worker_rlimits(spec.mem_mb),
+                    jail=jail,
                 ),
                 child,
             )
@@ -205,6 +213,7 @@ class ForkServer:
             await self._loop.subprocess_exec(
                 lambda: _ServerProcess(self),
                 *FORKSERVER_ARGV,
+                *(["--netns"] if self._want_netns else []),
                 stdin=theirs.fileno(),  # its control socket
                 stdout=subprocess.DEVNULL,
                 stderr=None,  # the daemon's: a traceback of the fork server lands in its log
@@ -267,6 +276,7 @@ class ForkServer:
                 if self._state is not ForkServerState.STARTING:
                     raise ProtocolError("a second ready frame")
                 self._state = ForkServerState.READY
+                self.netns = frame.netns
                 self._settled.set()
                 logger.info("fork server %d ready", self.pid)
             case Forked():

@@ -42,6 +42,7 @@ from vmctl.protocol import (
     decode_reply,
     encode,
 )
+from vmctl.protocol.jail import Layer
 from vmctl.supervisor.config import (
     ASK_GRACE,
     DRAIN_GRACE,
@@ -64,6 +65,7 @@ from vmctl.supervisor.workers.outcome import (
     limit_reached,
 )
 from vmctl.supervisor.workers.process import WorkerProcess
+from vmctl.supervisor.workers.sandboxing import SandboxRefused
 from vmctl.supervisor.workers.spawn import SpawnSpec
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ async def _open(spec: SpawnSpec, launcher: Launcher, *, fork: bool) -> WorkerHan
             await handle._ready.wait()  # set by the Hello, or once the worker is gone
     except TimeoutError:
         await handle._abort(f"no handshake within {spec.handshake_timeout:g} s")
+    except SandboxRefused as exc:
+        await handle._abort("the jail refused it")
+        raise WorkerStartError(str(exc)) from exc
     except (OSError, subprocess.SubprocessError) as exc:
         await handle._abort("its start failed")
         raise WorkerStartError(f"could not start the worker {spec.argv[0]!r}: {exc}") from exc
@@ -179,6 +184,12 @@ class WorkerHandle:
         if self._hello is None:
             raise RuntimeError(f"{self!r} has not completed its handshake")
         return self._hello
+
+    @property
+    def sandbox(self) -> tuple[Layer, ...]:
+        """The jail layers applied to the worker before its first line."""
+        jail = self._process.jail
+        return () if jail is None else jail.layers
 
     @property
     def alive(self) -> bool:

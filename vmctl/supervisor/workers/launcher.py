@@ -16,18 +16,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+import sys
 
+from vmctl.protocol.jail import JailSpec, encode_jail
 from vmctl.supervisor.workers.forkserver import ForkServer
+from vmctl.supervisor.workers.sandboxing import SandboxPolicy
 from vmctl.supervisor.workers.spawn import SpawnSpec, child_setup, worker_env
 
 logger = logging.getLogger(__name__)
 
 
 class Launcher:
-    """Starts workers; with a ``forkserver``, forks the ones it serves."""
+    """Starts workers; with a ``forkserver``, forks the ones it serves; with a ``sandbox``
+    policy, jails each one (without, as in handle and fork-server tests, none is)."""
 
-    def __init__(self, forkserver: ForkServer | None = None) -> None:
+    def __init__(
+        self, forkserver: ForkServer | None = None, sandbox: SandboxPolicy | None = None
+    ) -> None:
         self._forkserver = forkserver
+        self._sandbox = sandbox
+
+    @property
+    def sandbox(self) -> SandboxPolicy | None:
+        return self._sandbox
 
     async def start(self) -> None:
         """Start the fork server, if there is one (it never raises: it is then gone)."""
@@ -52,19 +63,24 @@ class Launcher:
 
     async def launch(
         self, spec: SpawnSpec, protocol: asyncio.SubprocessProtocol, *, fork: bool
-    ) -> None:
-        """Start ``spec``'s worker, its pipes and exit going to ``protocol``.
+    ) -> JailSpec:
+        """Start ``spec``'s worker, its pipes and exit going to ``protocol``; return its jail.
 
-        Raises ``OSError`` or ``SubprocessError`` if the spawn fails, and
-        ``ForkServerError`` if the fork server cannot fork it.
+        Raises ``OSError`` or ``SubprocessError`` if the spawn fails,
+        ``ForkServerError`` if the fork server cannot fork it, and ``SandboxRefused``
+        if ``--sandbox strict`` refuses it.
         """
+        jail = await self._jail_for(spec, fork=fork)
         if fork:
             assert self._forkserver is not None
-            await self._forkserver.fork(spec, protocol)
-            return
+            await self._forkserver.fork(spec, protocol, jail)
+            return jail
+        argv = spec.argv
+        if jail.layers:
+            argv = (sys.executable, "-m", "vmctl.sandbox.run", encode_jail(jail), "--", *argv)
         await asyncio.get_running_loop().subprocess_exec(
             lambda: protocol,
-            *spec.argv,
+            *argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -73,6 +89,13 @@ class Launcher:
             start_new_session=True,  # its own session and group: killpg reaches all of it
             preexec_fn=child_setup(spec.mem_mb),
         )
+        return jail
+
+    async def _jail_for(self, spec: SpawnSpec, *, fork: bool) -> JailSpec:
+        if self._sandbox is None:
+            return JailSpec(layers=(), worktree=spec.cwd)
+        netns = self._forkserver is not None and self._forkserver.netns
+        return await self._sandbox.jail_for(spec, forked=fork, forkserver_netns=netns)
 
 
 SPAWN_ONLY = Launcher()  # what tests and one-off workers use: no fork server

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import cast
 
 from vmctl.protocol import MAX_LINE_BYTES
+from vmctl.protocol.jail import JailSpec
 from vmctl.supervisor.config import ASK_GRACE, DRAIN_GRACE, KILL_WAIT, TERM_GRACE
 from vmctl.supervisor.workers.forked import ForkedChild
 from vmctl.supervisor.workers.launcher import Launcher
@@ -38,6 +39,7 @@ class WorkerProcess:
 
     def __init__(self, on_line: Callable[[bytes], None], on_gone: Callable[[], None]) -> None:
         self.pid = 0
+        self.jail: JailSpec | None = None  # once launched: the jail it runs in
         self.returncode: int | None = None  # negative: killed by that signal
         self.exit_reason: str | None = None  # "exited with code 3", "killed by signal 9 ..."
         self.cpu_at_kill: float | None = None  # its CPU seconds when we first signalled it
@@ -61,7 +63,7 @@ class WorkerProcess:
             # Unbuffered: each chunk lands in the log as it arrives. Closed in _finish.
             self._stderr = StderrSink(open(spec.stderr_log, "ab", buffering=0))  # noqa: SIM115
         try:
-            await launcher.launch(spec, _Pipes(self), fork=fork)
+            self.jail = await launcher.launch(spec, _Pipes(self), fork=fork)
         except BaseException:
             if self._transport is None:  # no process: asyncio reaps one that failed to start
                 self._stderr.close()
