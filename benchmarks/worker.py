@@ -8,6 +8,8 @@
   the fork server's own start once, then each worker forked from it (fork, its
   setup, engine attach), its first REPL, its close (the reap is the fork
   server's report);
+- the same starts in the jail, as the daemon does them under ``--sandbox auto``
+  (docs/security.md): what the jail costs a forked and a spawned worker;
 - REPL round trip: ``1+1`` on a warm worker, request out and both events back;
 - console flood: one snippet that calls console.log many times; events/s.
 """
@@ -28,10 +30,12 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
+from vmctl.daemon_options import DEFAULT_WORKER_USER
 from vmctl.protocol import ExecRepl
 from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import Launcher, Outcome, SpawnSpec, WorkerHandle, open_worker
 from vmctl.supervisor.workers.forkserver import ForkServer, open_forkserver
+from vmctl.supervisor.workers.sandboxing import open_sandbox
 
 GROUP = "worker"
 MEM_MB = 128
@@ -49,15 +53,26 @@ def spawn_spec(workdir: Path) -> SpawnSpec:
 async def measure_worker(plan: Plan, workdir: Path) -> list[Summary]:
     """All the worker scenarios, in a fresh directory used as the worktree."""
     workdir.mkdir(parents=True, exist_ok=True)
-    results = await _spawn_use_close(plan, workdir)
+    results = await _spawn_use_close(plan, workdir, Launcher())
     started = time.perf_counter()
     forkserver = await open_forkserver()
     try:
         ready = time.perf_counter() - started
         results.append(summarize(GROUP, "fork server start -> ready", [ready]))
-        results += await _spawn_use_close(plan, workdir, forkserver)
+        results += await _spawn_use_close(plan, workdir, Launcher(forkserver), forkserver)
     finally:
         await forkserver.aclose()
+    sandbox = await open_sandbox("auto", DEFAULT_WORKER_USER)
+    jailed = ForkServer(netns=sandbox.wants_netns)
+    launcher = Launcher(jailed, sandbox)
+    await launcher.start()
+    try:
+        if not await launcher.wait_ready():
+            raise BenchmarkError(f"the jailed fork server did not start: {jailed.lost_reason}")
+        results += await _spawn_use_close(plan, workdir, launcher, jailed, jail=True)
+        results += await _spawn_use_close(plan, workdir, Launcher(None, sandbox), jail=True)
+    finally:
+        await launcher.aclose()
     async with _open(workdir) as handle:
         results.append(await _round_trips(handle, plan))
         results.append(await _console_flood(handle, plan))
@@ -86,7 +101,12 @@ async def repl(handle: WorkerHandle, code: str, events: int) -> Outcome:
 
 
 async def _spawn_use_close(
-    plan: Plan, workdir: Path, forkserver: ForkServer | None = None
+    plan: Plan,
+    workdir: Path,
+    launcher: Launcher,
+    forkserver: ForkServer | None = None,
+    *,
+    jail: bool = False,
 ) -> list[Summary]:
     spawns: list[float] = []
     firsts: list[float] = []
@@ -94,10 +114,12 @@ async def _spawn_use_close(
     meter = CpuMeter()
     for _ in range(plan.spawns):
         started = time.perf_counter()
-        handle = await open_worker(spawn_spec(workdir), Launcher(forkserver))
+        handle = await open_worker(spawn_spec(workdir), launcher)
         ready = time.perf_counter()
         try:
             _check_parent(handle, forkserver)
+            if jail and not handle.sandbox:
+                raise BenchmarkError(f"worker {handle.pid} runs without its jail")
             await repl(handle, "1+1", events=2)
             answered = time.perf_counter()
         finally:
@@ -108,6 +130,9 @@ async def _spawn_use_close(
         firsts.append(answered - ready)
         closes.append(closed - closing)
     cpu = meter.per_op(len(spawns))  # a worker's whole life: start, first REPL, close
+    if jail:
+        how = "fork -> handshake (fork server)" if forkserver else "spawn -> handshake"
+        return [summarize(GROUP, f"{how}, jailed", spawns, cpu=cpu)]
     if forkserver is not None:
         return [
             summarize(GROUP, "fork -> handshake (fork server)", spawns, cpu=cpu),
