@@ -22,7 +22,8 @@ from typing import NamedTuple
 from vmctl.protocol.jail import JailSpec, Layer
 from vmctl.sandbox import identity, kernel, landlock, seccomp
 
-_VMCTL_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# vmctl's own package: the worker reads its prelude there, and plugins import from it.
+VMCTL_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class JailError(Exception):
@@ -67,7 +68,7 @@ def runtime_grants(*extra_reads: str) -> list[tuple[str, int]]:
     and extension modules, libseccomp). Not ``sys.path`` as a whole: with ``-m`` it
     starts with the directory the daemon was started in.
     """
-    paths = {sys.base_prefix, sys.prefix, _VMCTL_PACKAGE, *sysconfig.get_paths().values()}
+    paths = {sys.base_prefix, sys.prefix, VMCTL_PACKAGE, *sysconfig.get_paths().values()}
     paths.update(_mapped_files())
     paths.update(extra_reads)
     # Time zone data, so Date shows local time as it would outside the jail.

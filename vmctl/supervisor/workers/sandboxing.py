@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from typing import cast, get_args
 
 from vmctl.protocol.jail import LAYERS, JailSpec, Layer, SandboxMode
 from vmctl.sandbox import identity
+from vmctl.sandbox.jail import VMCTL_PACKAGE
 from vmctl.sandbox.probe import HostReport, probe
 from vmctl.sandbox.run import python_program
 from vmctl.supervisor.workers.spawn import SpawnSpec
 
 logger = logging.getLogger(__name__)
 
-_VMCTL_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _MAX_REASONS_LOGGED = 256  # a bound on the set that remembers what was already logged
 
 
@@ -96,7 +95,7 @@ class SandboxPolicy:
         uid, gid = self.host.worker_uid, self.host.worker_gid
         assert uid is not None and gid is not None  # the layer is available: the probe set them
         # A forked worker has imported everything already; a spawned one imports as it goes.
-        needed = [spec.cwd, _VMCTL_PACKAGE]
+        needed = [spec.cwd, VMCTL_PACKAGE]
         if not forked:
             needed += [sys.base_prefix, sys.prefix]
             program = python_program(spec.argv)
