@@ -6,13 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
-from real_daemon import error_code
+from real_daemon import Daemon, error_code
 
 Make = Callable[..., dict[str, Any]]
 
 NEXT = "X-Next-After-Seq"
+MIB = 1024 * 1024
 
 
 def _logging(api: httpx.Client, session_id: str, lines: int) -> str:
@@ -90,3 +92,18 @@ def test_out_of_range_paging_parameters_are_refused(
     assert response.status_code == 400, response.text
     assert error_code(response) == "VALIDATION_ERROR"
     assert response.json()["error"]["details"]["field"] == next(iter(params))
+
+
+def test_serving_the_largest_pages_leaves_the_daemon_no_bigger(
+    api: httpx.Client, daemon: Daemon, make_template: Make, make_session: Make
+) -> None:
+    # Once glibc kept each big answer's memory (about 50 MiB for a page of 100,000 events).
+    session = make_session(make_template(max_events=100_000, max_output_kb=8192))
+    execution_id = _logging(api, session["id"], 99_998)
+    process = psutil.Process(daemon.proc.pid)
+    sizes = []
+    for _ in range(3):
+        page = _page(api, execution_id, limit=100_000)
+        assert len(page.content) > 10 * MIB
+        sizes.append(process.memory_info().rss)
+    assert sizes[2] - sizes[0] < 4 * MIB, [size // MIB for size in sizes]

@@ -17,7 +17,7 @@ import pytest
 
 from real_daemon import Daemon, error_code, plugin_engine, running_daemon, session_body
 from vmctl.supervisor.store.models import MAX_JSON_DEPTH
-from vmctl.supervisor.store.rows import NESTED_TOO_DEEPLY
+from vmctl.supervisor.store.rows import NESTED_TOO_DEEPLY, NOT_AN_OBJECT
 
 Make = Callable[..., dict[str, Any]]
 
@@ -154,6 +154,10 @@ def test_a_stored_record_nested_too_deep_is_clipped_as_it_is_read(
             "UPDATE events SET payload = ? WHERE execution_id = ? AND type = 'value'",
             (f'{{"type": "object", "preview": "x", "json": {deep}}}', execution["id"]),
         )
+        conn.execute(
+            "UPDATE events SET payload = ? WHERE execution_id = ? AND type = 'input_echo'",
+            ('{"text": "cut off', execution["id"]),
+        )
     conn.close()
     with running_daemon(home) as second, second.client() as api:
         listed = _listed(api, session["id"])
@@ -161,3 +165,4 @@ def test_a_stored_record_nested_too_deep_is_clipped_as_it_is_read(
         assert NESTED_TOO_DEEPLY in str(listed[0]["args"])
         events = api.get(f"/executions/{execution['id']}/events").json()
         assert NESTED_TOO_DEEPLY in str(events[-1]["payload"])
+        assert events[0]["payload"] == {"unreadable": NOT_AN_OBJECT}

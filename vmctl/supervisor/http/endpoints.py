@@ -248,8 +248,8 @@ async def list_events(request: Request) -> Response:
         minimum=1,
         maximum=EVENTS_PAGE_MAX,
     )
-    events, more = await _manager(request).list_events(execution_id, after_seq, limit)
-    response = JSON(events)
-    if more:
-        response.headers[NEXT_AFTER_SEQ] = str(events[-1].seq)
+    page = await _manager(request).list_events(execution_id, after_seq, limit)
+    response = Response(page.body, media_type=JSON.media_type)
+    if page.more:
+        response.headers[NEXT_AFTER_SEQ] = str(page.last_seq)
     return response

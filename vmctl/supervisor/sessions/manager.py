@@ -49,9 +49,8 @@ from vmctl.supervisor.sessions.paths import (
 )
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
-from vmctl.supervisor.store import Store, open_store
+from vmctl.supervisor.store import EventPage, Store, open_store
 from vmctl.supervisor.store.models import (
-    Event,
     Execution,
     Session,
     SessionStatus,
@@ -156,13 +155,10 @@ class SessionManager:
         await self.get_session(session_id)
         return await self._store.list_executions(session_id, limit)
 
-    async def list_events(
-        self, execution_id: str, after_seq: int, limit: int
-    ) -> tuple[list[Event], bool]:
-        """At most ``limit`` events after ``after_seq``, and whether more follow them."""
+    async def list_events(self, execution_id: str, after_seq: int, limit: int) -> EventPage:
+        """At most ``limit`` events after ``after_seq`` (encoded), and whether more follow."""
         await self.get_execution(execution_id)
-        events = await self._store.list_events(execution_id, after_seq, limit + 1)
-        return events[:limit], len(events) > limit
+        return await self._store.events_page(execution_id, after_seq, limit)
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -16,10 +16,12 @@ from vmctl.supervisor.store.errors import (
     TemplateInUse,
     TemplateNameTaken,
 )
+from vmctl.supervisor.store.rows import EventPage
 from vmctl.supervisor.store.store import Store, open_store
 
 __all__ = [
     "Duplicate",
+    "EventPage",
     "RowNotFound",
     "Store",
     "StoreError",

@@ -383,6 +383,14 @@ class Store:
         )
         return await self._read_all(rows.event_of, sql, (execution_id, after_seq, limit))
 
+    async def events_page(self, execution_id: str, after_seq: int, limit: int) -> rows.EventPage:
+        """At most ``limit`` events with seq > after_seq, as the API's JSON array (see
+        :func:`rows.events_page`), and whether more follow them."""
+        page = functools.partial(
+            rows.events_page, execution_id=execution_id, after_seq=after_seq, limit=limit
+        )
+        return await self._reader.run(page)
+
     # -- recovery
 
     async def recover_abandoned(self, reason: str) -> tuple[int, int]:
