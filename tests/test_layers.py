@@ -63,6 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # Third-party packages only some parts may use.
 ONLY_IN = {
     "starlette": ("vmctl.supervisor.http",),
+    "sse_starlette": ("vmctl.supervisor.http.streams",),
     "uvicorn": ("vmctl.supervisor.server", "vmctl.supervisor.connections"),
 }
 

@@ -29,6 +29,7 @@ from vmctl.supervisor.http.middleware import (
     RequestId,
     ServerErrors,
 )
+from vmctl.supervisor.http.streams import stream_events
 from vmctl.supervisor.sessions import SessionManager, open_session_manager
 
 API = "/api/v1"
@@ -64,6 +65,8 @@ ROUTES = [
     Route(API + "/executions", ep.list_executions, methods=["GET"]),
     Route(API + "/executions/{execution_id}", ep.get_execution, methods=["GET"]),
     Route(API + "/executions/{execution_id}/events", ep.list_events, methods=["GET"]),
+    Route(API + "/executions/{execution_id}/stream", stream_events, methods=["GET"]),
+    Route(API + "/executions/{execution_id}/cancel", ep.cancel_execution, methods=["POST"]),
 ]
 
 

@@ -84,6 +84,7 @@ class CreateSession(Body):
 class ReplBody(Body):
     session_id: str | None = None
     input: str | None = None
+    wait: bool = True  # False: 202 with the running record, the code runs on
 
 
 class RunFileBody(Body):
@@ -91,6 +92,7 @@ class RunFileBody(Body):
     path: str | None = None
     args: dict[str, Any] | None = None
     env: dict[str, Any] | None = None
+    wait: bool = True
 
 
 B = TypeVar("B", bound=Body)

@@ -28,6 +28,7 @@ B = TypeVar("B", bound=bodies.Body)
 EVENTS_PAGE = 10_000
 EVENTS_PAGE_MAX = 100_000
 NEXT_AFTER_SEQ = "X-Next-After-Seq"
+WAIT_MS_MAX = 30_000  # a long-poll's longest wait
 
 
 def _manager(request: Request) -> SessionManager:
@@ -214,15 +215,18 @@ async def execute_repl(request: Request) -> Response:
     body = await _body(request, bodies.ReplBody)
     session_id = uuid_field(body.session_id, "session_id")
     code = required(body.input, "input")
-    return JSON(await _manager(request).execute_repl(session_id, code), 201)
+    execution = await _manager(request).execute_repl(session_id, code, body.wait)
+    return JSON(execution, 201 if body.wait else 202)
 
 
 async def run_file(request: Request) -> Response:
     body = await _body(request, bodies.RunFileBody)
     session_id = uuid_field(body.session_id, "session_id")
     path = required(body.path, "path")
-    execution = await _manager(request).run_file(session_id, path, body.args or {}, body.env or {})
-    return JSON(execution, 201)
+    execution = await _manager(request).run_file(
+        session_id, path, body.args or {}, body.env or {}, body.wait
+    )
+    return JSON(execution, 201 if body.wait else 202)
 
 
 async def list_executions(request: Request) -> Response:
@@ -248,8 +252,19 @@ async def list_events(request: Request) -> Response:
         minimum=1,
         maximum=EVENTS_PAGE_MAX,
     )
-    page = await _manager(request).list_events(execution_id, after_seq, limit)
+    wait_ms = int_param(
+        request.query_params.get("wait_ms"), "wait_ms", default=0, minimum=0, maximum=WAIT_MS_MAX
+    )
+    page = await _manager(request).list_events(execution_id, after_seq, limit, wait_ms)
     response = Response(page.body, media_type=JSON.media_type)
     if page.more:
         response.headers[NEXT_AFTER_SEQ] = str(page.last_seq)
     return response
+
+
+async def cancel_execution(request: Request) -> Response:
+    execution_id = _path_id(request, "execution_id")
+    raw = await request.body()
+    if raw:
+        decode_body(raw, bodies.Body)  # no body, or an empty object: nothing else
+    return JSON(await _manager(request).cancel_execution(execution_id))

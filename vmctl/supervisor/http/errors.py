@@ -58,6 +58,11 @@ class RequestError(VmctlError):
     """What is wrong with the HTTP request itself: its body, its route, its credentials."""
 
 
+def encode_json(content: Any) -> bytes:
+    """What :class:`JSON` sends, for answers made otherwise (a stream's messages)."""
+    return _encoder.encode(content)
+
+
 class JSON(Response):
     media_type = "application/json"
 

@@ -19,16 +19,14 @@ import msgspec
 from vmctl.protocol import ExecRepl, RunFile, RuntimeOptions
 from vmctl.supervisor.sessions.errors import ExecutionFailed
 from vmctl.supervisor.sessions.live import LiveSession
-from vmctl.supervisor.store import Store
+from vmctl.supervisor.store import ExecutionLog, Store
 from vmctl.supervisor.store.models import (
-    Event,
     Execution,
     ExecutionKind,
     Limits,
     Settings,
     Template,
     new_id,
-    timestamp,
     utc_now,
 )
 from vmctl.supervisor.workers import Job, Outcome
@@ -71,24 +69,38 @@ def runtime_options(template: Template | None, settings: Settings) -> RuntimeOpt
     )
 
 
+async def start_recorded(store: Store, execution: Execution) -> ExecutionLog:
+    """Write ``execution`` as running; its log takes its events from then on."""
+    log = store.events.open(execution.id)
+    try:
+        await store.insert_execution(execution)
+    except BaseException:
+        store.events.discard(log)
+        raise
+    return log
+
+
 async def run_recorded(
-    store: Store, live: LiveSession, execution: Execution, runtime: RuntimeOptions, limits: Limits
+    log: ExecutionLog,
+    live: LiveSession,
+    execution: Execution,
+    runtime: RuntimeOptions,
+    limits: Limits,
 ) -> tuple[Execution, Outcome]:
-    """Record ``execution`` as running, run it on ``live``'s worker, record how it ended."""
-    await store.insert_execution(execution)
+    """Run ``execution`` (started) on ``live``'s worker; commit how it ended after its events."""
     try:
         if live.retired or not live.handle.alive:
             # Closed, or dead, while the row was written: the worker never sees it.
-            outcome = _never_started(live, limits, _echo(execution))
+            outcome = _never_started(live, limits, _echo(execution), log)
         else:
             job = _job(execution, runtime)
-            outcome = await live.handle.execute(job, limits, echo=_echo(execution))
+            outcome = await live.handle.execute(job, limits, echo=_echo(execution), sink=log)
     except BaseException:
         # Cancelled from outside (daemon shutdown): never leave a running record.
-        await asyncio.shield(store.finish_execution(_stopped_by_shutdown(execution), []))
+        await asyncio.shield(log.finish(_stopped_by_shutdown(execution)))
         raise
-    finished, events = _finished(execution, outcome)
-    await asyncio.shield(store.finish_execution(finished, events))
+    finished = _finished(execution, outcome)
+    await asyncio.shield(log.finish(finished))
     return finished, outcome
 
 
@@ -124,9 +136,11 @@ def _job(execution: Execution, runtime: RuntimeOptions) -> Job:
     )
 
 
-def _never_started(live: LiveSession, limits: Limits, echo: str | None) -> Outcome:
+def _never_started(
+    live: LiveSession, limits: Limits, echo: str | None, log: ExecutionLog
+) -> Outcome:
     """The outcome of an execution whose worker was gone before it could be sent."""
-    recorder = ExecutionRecorder(limits)
+    recorder = ExecutionRecorder(limits, log)
     if echo is not None:
         recorder.record_echo(echo)
     if live.retired:
@@ -136,27 +150,16 @@ def _never_started(live: LiveSession, limits: Limits, echo: str | None) -> Outco
     return recorder.outcome(0.0, 0.0)
 
 
-def _finished(running: Execution, outcome: Outcome) -> tuple[Execution, list[Event]]:
-    """The final record of ``running`` and its numbered events."""
-    events = [
-        Event(
-            execution_id=running.id,
-            seq=seq,
-            ts=timestamp(recorded.ts),
-            type=recorded.type,
-            payload=recorded.payload,
-        )
-        for seq, recorded in enumerate(outcome.events, start=1)
-    ]
-    finished = msgspec.structs.replace(
+def _finished(running: Execution, outcome: Outcome) -> Execution:
+    """The final record of ``running``."""
+    return msgspec.structs.replace(
         running,
         status=outcome.status,
         ended_at=utc_now(),
-        result=_result_of(outcome),
+        result=outcome.value if outcome.status == "ok" else None,
         error=_error_of(outcome),
         metrics=outcome.metrics,
     )
-    return finished, events
 
 
 def _error_of(outcome: Outcome) -> dict[str, Any] | None:
@@ -171,15 +174,6 @@ def _error_of(outcome: Outcome) -> dict[str, Any] | None:
         error["limit"] = outcome.limit
         error["limit_value"] = outcome.limit_value
     return error
-
-
-def _result_of(outcome: Outcome) -> dict[str, Any] | None:
-    if outcome.status != "ok":
-        return None
-    for event in reversed(outcome.events):
-        if event.type == "value":
-            return event.payload
-    return None
 
 
 def _stopped_by_shutdown(execution: Execution) -> Execution:

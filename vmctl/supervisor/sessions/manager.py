@@ -58,7 +58,7 @@ from vmctl.supervisor.store.models import (
     new_id,
     utc_now,
 )
-from vmctl.supervisor.workers import Launcher
+from vmctl.supervisor.workers import Launcher, Outcome
 from vmctl.supervisor.workers.forkserver import ForkServer
 from vmctl.supervisor.workers.sandboxing import open_sandbox, sandbox_summary
 
@@ -121,6 +121,9 @@ class SessionManager:
         self._locks = SessionLocks()
         self._starting = 0
         self._accepting = True
+        # Executions this daemon runs now -> their session; and the runs nobody waits for.
+        self._running: dict[str, LiveSession] = {}
+        self._detached: set[asyncio.Task[None]] = set()
 
     # -- queries -----------------------------------------------------------
 
@@ -155,10 +158,51 @@ class SessionManager:
         await self.get_session(session_id)
         return await self._store.list_executions(session_id, limit)
 
-    async def list_events(self, execution_id: str, after_seq: int, limit: int) -> EventPage:
-        """At most ``limit`` events after ``after_seq`` (encoded), and whether more follow."""
+    async def list_events(
+        self, execution_id: str, after_seq: int, limit: int, wait_ms: int = 0
+    ) -> EventPage:
+        """At most ``limit`` events after ``after_seq`` (encoded), and whether more follow.
+
+        With ``wait_ms``, when none is there yet and the execution runs, first wait up
+        to that long for one to be committed, or for the end.
+        """
         await self.get_execution(execution_id)
-        return await self._store.events_page(execution_id, after_seq, limit)
+        page = await self._store.events_page(execution_id, after_seq, limit)
+        if page.last_seq is None and wait_ms > 0:
+            await self.wait_for_events(execution_id, after_seq, wait_ms / 1000)
+            page = await self._store.events_page(execution_id, after_seq, limit)
+        return page
+
+    async def wait_for_events(self, execution_id: str, after_seq: int, timeout: float) -> bool:
+        """Until an event after ``after_seq`` is committed, the execution ended, or ``timeout``.
+
+        False at once for an execution this daemon does not run (it has ended, or is
+        just committing its end).
+        """
+        log = self._store.events.get(execution_id)
+        if log is None:
+            return False
+        await log.wait(after_seq, timeout)
+        return True
+
+    async def events_after(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, str, bytes]]:
+        """Committed events after ``after_seq``, each as (seq, type, its JSON)."""
+        return await self._store.events_after(execution_id, after_seq, limit)
+
+    async def cancel_execution(self, execution_id: str) -> Execution:
+        """Stop a running execution the way a cancel does (a soft interrupt, then the kill
+        after the grace) and return its record once it has ended; an ended one as it is."""
+        execution = await self.get_execution(execution_id)
+        log = self._store.events.get(execution_id)
+        if execution.status != "running" or log is None:
+            return execution
+        live = self._running.get(execution_id)
+        if live is not None:
+            await live.handle.cancel()
+        await log.wait_ended()
+        return await self.get_execution(execution_id)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -231,6 +275,9 @@ class SessionManager:
                 await asyncio.gather(*(self._stop_for_shutdown(sid, reason) for sid in ids))
         except TimeoutError:
             logger.error("shutdown: sessions did not close within %ss", SHUTDOWN_TIMEOUT)
+        # Runs nobody waited for have recorded their end with their worker's: let them return.
+        if self._detached:
+            await asyncio.wait(set(self._detached), timeout=SHUTDOWN_TIMEOUT)
         logger.info("shutdown: all workers stopped")
 
     async def _stop_for_shutdown(self, session_id: str, reason: str) -> None:
@@ -293,8 +340,10 @@ class SessionManager:
         if live is None:
             return
         live.retired = True
-        await live.handle.aclose()
+        # The execution in flight ends as a cancel ends it: a soft interrupt, then the kill.
+        await live.handle.cancel()
         await live.wait_idle()
+        await live.handle.aclose()
         if live.watcher is not None:
             await live.watcher
 
@@ -322,12 +371,18 @@ class SessionManager:
 
     # -- executions --------------------------------------------------------
 
-    async def execute_repl(self, session_id: str, code: str) -> Execution:
+    async def execute_repl(self, session_id: str, code: str, wait: bool = True) -> Execution:
         live = await self._ready(session_id)
-        return await self._execute(live, executions.new_execution(session_id, "repl", code=code))
+        execution = executions.new_execution(session_id, "repl", code=code)
+        return await self._execute(live, execution, wait)
 
     async def run_file(
-        self, session_id: str, path: str, args: dict[str, Any], env: dict[str, Any]
+        self,
+        session_id: str,
+        path: str,
+        args: dict[str, Any],
+        env: dict[str, Any],
+        wait: bool = True,
     ) -> Execution:
         cleaned = clean_relative_path(path)
         live = await self._ready(session_id)
@@ -335,7 +390,7 @@ class SessionManager:
         execution = executions.new_execution(
             session_id, "run_file", path=cleaned, args=args, env=env
         )
-        return await self._execute(live, execution)
+        return await self._execute(live, execution, wait)
 
     async def _ready(self, session_id: str) -> LiveSession:
         live = self._live.get(session_id)
@@ -348,18 +403,54 @@ class SessionManager:
             {"session_id": session_id, "status": session.status},
         )
 
-    async def _execute(self, live: LiveSession, execution: Execution) -> Execution:
+    async def _execute(self, live: LiveSession, execution: Execution, wait: bool) -> Execution:
+        """Run ``execution``; its final record, or (not ``wait``) its running one at once.
+
+        Every error a waiting client would get before the code runs (busy, a store
+        fault) a client that does not wait gets too; after that, the record says it.
+        """
+        if wait:
+            finished, outcome = await self._run(live, execution, None)
+            executions.raise_failure(finished, outcome)
+            return finished
+        accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run_detached(live, execution, accepted))
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        await accepted
+        return execution
+
+    async def _run_detached(
+        self, live: LiveSession, execution: Execution, accepted: asyncio.Future[None]
+    ) -> None:
+        try:
+            await self._run(live, execution, accepted)
+        except Exception as exc:
+            if not accepted.done():
+                accepted.set_exception(exc)
+            else:
+                logger.exception("execution %s failed after it was accepted", execution.id)
+
+    async def _run(
+        self, live: LiveSession, execution: Execution, accepted: asyncio.Future[None] | None
+    ) -> tuple[Execution, Outcome]:
         async with live.turn(execution.id):
             template = await self._store.get_template(live.session.vm_id)
             settings = await self.templates.settings(live.session.vm_id)
-            finished, outcome = await executions.run_recorded(
-                self._store,
-                live,
-                execution,
-                executions.runtime_options(template, settings),
-                executions.worker_limits(settings, live.mem_mb),
-            )
+            log = await executions.start_recorded(self._store, execution)
+            if accepted is not None:
+                accepted.set_result(None)
+            self._running[execution.id] = live
+            try:
+                finished, outcome = await executions.run_recorded(
+                    log,
+                    live,
+                    execution,
+                    executions.runtime_options(template, settings),
+                    executions.worker_limits(settings, live.mem_mb),
+                )
+            finally:
+                del self._running[execution.id]
         if not live.handle.alive:
             await self._mark_crashed(live)
-        executions.raise_failure(finished, outcome)
-        return finished
+        return finished, outcome

@@ -16,12 +16,14 @@ from vmctl.supervisor.store.errors import (
     TemplateInUse,
     TemplateNameTaken,
 )
+from vmctl.supervisor.store.eventlog import ExecutionLog
 from vmctl.supervisor.store.rows import EventPage
 from vmctl.supervisor.store.store import Store, open_store
 
 __all__ = [
     "Duplicate",
     "EventPage",
+    "ExecutionLog",
     "RowNotFound",
     "Store",
     "StoreError",

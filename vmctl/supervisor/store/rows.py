@@ -195,6 +195,19 @@ def events_page(
     return EventPage(bytes(body), last_seq, more)
 
 
+def events_after(
+    conn: sqlite3.Connection, execution_id: str, after_seq: int, limit: int
+) -> list[tuple[int, str, bytes]]:
+    """Up to ``limit`` events after ``after_seq``, each as (seq, type, its JSON): a stream's
+    messages, encoded as :func:`events_page` encodes them."""
+    return [
+        (seq, type, _encoder.encode(_EventOut(execution_id, seq, ts, type, _raw_object(payload))))
+        for _, seq, ts, type, payload in conn.execute(
+            EVENTS_PAGE_SQL, (execution_id, after_seq, limit)
+        )
+    ]
+
+
 def _raw_object(text: str) -> msgspec.Raw:
     """A JSON object column as it goes out: as stored when it reads back well, else fixed."""
     if text.count("[") + text.count("{") <= CLIP_DEPTH:
@@ -307,6 +320,17 @@ def write_settings(conn: sqlite3.Connection, s: Settings) -> None:
             " resolver = excluded.resolver, runtime = excluded.runtime",
             (s.vm_id, to_json(s.limits), to_json(s.resolver), to_json(s.runtime)),
         )
+
+
+_EXECUTION_UPSERT = f"{EXECUTION_INSERT} ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in EXECUTION_COLUMNS.split(", ")[1:]
+)
+
+
+def finish_execution(conn: sqlite3.Connection, execution: Execution) -> None:
+    """The execution's final row: inserted, or replacing its running one."""
+    with constraints(missing=RowNotFound("session", execution.session_id)):
+        conn.execute(_EXECUTION_UPSERT, execution_row(execution))
 
 
 def insert_events(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:

@@ -46,6 +46,7 @@ from vmctl.supervisor.store.errors import (
     as_store_error,
     constraints,
 )
+from vmctl.supervisor.store.eventlog import EventLog
 from vmctl.supervisor.store.models import (
     Capability,
     Event,
@@ -70,6 +71,8 @@ class Store:
         self.path = path
         self._writer = writer
         self._reader = reader
+        # Running executions' events, committed in groups on the writer (eventlog.py).
+        self.events = EventLog(self._writer.run)
 
     def __repr__(self) -> str:
         return f"<Store {self.path!r}{' closed' if self._writer.stopping else ''}>"
@@ -81,10 +84,14 @@ class Store:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Finish the work already queued, close the connections, stop the threads. Idempotent."""
-        # Both stop requests go in before the first await, so even a cancelled aclose stops both.
-        self._writer.stop()
-        self._reader.stop()
+        """Commit the events still pending, finish the work already queued, close the
+        connections, stop the threads. Idempotent."""
+        try:
+            await self.events.aclose()
+        finally:
+            # Both stop requests go in before the next await: even a cancelled aclose stops both.
+            self._writer.stop()
+            self._reader.stop()
         await self._writer.wait_stopped()
         await self._reader.wait_stopped()
 
@@ -346,16 +353,12 @@ class Store:
 
         The row is inserted if ``insert_execution`` never was (an execution
         refused before it ran), else replaced. If the events cannot be written
-        (Duplicate), neither is the row.
+        (Duplicate), neither is the row. A running execution's events go through
+        :attr:`events` instead, and its final row with them.
         """
-        columns = rows.EXECUTION_COLUMNS.split(", ")[1:]
-        upsert = f"{rows.EXECUTION_INSERT} ON CONFLICT (id) DO UPDATE SET " + ", ".join(
-            f"{c} = excluded.{c}" for c in columns
-        )
 
         def write(conn: sqlite3.Connection) -> None:
-            with constraints(missing=RowNotFound("session", execution.session_id)):
-                conn.execute(upsert, rows.execution_row(execution))
+            rows.finish_execution(conn, execution)
             rows.insert_events(conn, execution.id, events)
 
         await self._writer.run(write)
@@ -390,6 +393,15 @@ class Store:
             rows.events_page, execution_id=execution_id, after_seq=after_seq, limit=limit
         )
         return await self._reader.run(page)
+
+    async def events_after(
+        self, execution_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, str, bytes]]:
+        """At most ``limit`` events with seq > after_seq, each as (seq, type, its JSON)."""
+        read = functools.partial(
+            rows.events_after, execution_id=execution_id, after_seq=after_seq, limit=limit
+        )
+        return await self._reader.run(read)
 
     # -- recovery
 

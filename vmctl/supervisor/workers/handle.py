@@ -56,6 +56,7 @@ from vmctl.supervisor.workers.forkserver import ForkServerError
 from vmctl.supervisor.workers.launcher import SPAWN_ONLY, Launcher
 from vmctl.supervisor.workers.outcome import (
     OK,
+    EventSink,
     ExecutionRecorder,
     Outcome,
     cancelled,
@@ -96,10 +97,16 @@ class Job(Protocol):
 class _Run:
     """The request in flight: its accounting, its timers, and the event its caller awaits."""
 
-    def __init__(self, request_id: int, limits: Limits, cpu_at_start: float | None) -> None:
+    def __init__(
+        self,
+        request_id: int,
+        limits: Limits,
+        cpu_at_start: float | None,
+        recorder: ExecutionRecorder,
+    ) -> None:
         self.id = request_id
         self.limits = limits
-        self.recorder = ExecutionRecorder(limits)
+        self.recorder = recorder
         self.started = time.monotonic()
         self.wall_ms = 0.0
         self.cpu_at_start = cpu_at_start
@@ -170,6 +177,7 @@ class WorkerHandle:
         self._state = WorkerState.STARTING
         self._hello: Hello | None = None
         self._run: _Run | None = None
+        self._held_back = False  # its stdout is not read: an event sink is full
         self._last_id = 0
         self._ready = asyncio.Event()  # the Hello arrived, or the worker is gone
 
@@ -210,20 +218,25 @@ class WorkerHandle:
         """The last 8 KiB the worker wrote to stderr."""
         return self._process.stderr_tail()
 
-    async def execute(self, job: Job, limits: Limits, echo: str | None = None) -> Outcome:
+    async def execute(
+        self, job: Job, limits: Limits, echo: str | None = None, sink: EventSink | None = None
+    ) -> Outcome:
         """Run one request under ``limits`` and return how it ended.
 
         The handle makes the request frame from ``job``, with the next request
         id and the worker's share of ``limits``. ``echo`` (the REPL input) is
         recorded first and counts against the limits; if it alone exceeds
-        ``max_output_kb`` nothing is sent. Returns once the worker answered or
+        ``max_output_kb`` nothing is sent. Each event goes to ``sink`` as it is
+        recorded (else the outcome keeps them); while the sink is full the
+        worker's stdout is not read. Returns once the worker answered or
         is gone, never later than ``wall_ms`` plus ``HARD_DEADLINE_GRACE``
         (then it was killed). If the caller is cancelled, the request is
         stopped before that propagates.
         """
         self._check_idle()
         self._last_id += 1
-        run = _Run(self._last_id, limits, self._process.cpu_seconds())
+        recorder = ExecutionRecorder(limits, sink, self._hold_back)
+        run = _Run(self._last_id, limits, self._process.cpu_seconds(), recorder)
         if echo is not None and not run.recorder.record_echo(echo):
             run.finish()
             return run.recorder.outcome(run.wall_ms, 0.0)
@@ -238,6 +251,19 @@ class WorkerHandle:
                 await run.finished.wait()  # bounded by STOP_GRACE, then the kill
             raise
         return run.recorder.outcome(run.wall_ms, self._cpu_ms(run))
+
+    def _hold_back(self, sink: EventSink) -> None:
+        """The sink has too much not yet committed: read no more until it drained."""
+        if self._held_back:
+            return
+        self._held_back = True
+        self._process.pause_reading()
+        sink.when_drained(self._read_again)
+
+    def _read_again(self) -> None:
+        self._held_back = False
+        if self._process.started and self.returncode is None:
+            self._process.resume_reading()
 
     async def cancel(self) -> None:
         """Ask the worker to interrupt the request in flight; it then ends as "cancelled".

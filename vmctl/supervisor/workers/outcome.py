@@ -17,7 +17,8 @@ exactly those of the REST contract (api-contract.md, "Events").
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -28,6 +29,7 @@ from vmctl.supervisor.store.models import (
     ExecutionStatus,
     LimitName,
     Limits,
+    timestamp,
 )
 
 _TRUNCATED = "…[truncated]"
@@ -75,7 +77,7 @@ class Outcome(msgspec.Struct, frozen=True):
     """How one execution ended, what it recorded, and what it cost."""
 
     status: ExecutionStatus
-    events: list[RecordedEvent]
+    events: list[RecordedEvent]  # kept only by a recorder without a sink
     metrics: ExecutionMetrics
     code: str | None = None
     message: str | None = None
@@ -83,6 +85,21 @@ class Outcome(msgspec.Struct, frozen=True):
     limit_value: int | None = None
     # The exception payload, when the script threw (code JS_EXCEPTION).
     exception: dict[str, Any] | None = None
+    value: dict[str, Any] | None = None  # the payload of its value event, if it had one
+
+
+class EventSink(Protocol):
+    """Where a recorder hands each event as it is recorded: a running execution's log in
+    the store (``store/eventlog.py``), which numbers and commits them."""
+
+    def append(self, type: str, payload: str, ts: str) -> int: ...
+
+    @property
+    def full(self) -> bool: ...
+
+    def when_drained(self, callback: Callable[[], None]) -> None: ...
+
+    def track(self, metrics: Callable[[], ExecutionMetrics]) -> None: ...
 
 
 # -- endings ----------------------------------------------------------------------------
@@ -162,27 +179,48 @@ def payload_size(payload: dict[str, Any]) -> int:
 
 
 class ExecutionRecorder:
-    """Records one execution's events within its limits and builds its :class:`Outcome`."""
+    """Records one execution's events within its limits and builds its :class:`Outcome`.
 
-    def __init__(self, limits: Limits) -> None:
+    With a ``sink``, each event goes there as it is recorded and the recorder keeps only
+    counts and the value and exception payloads; ``on_full`` is called when the sink
+    has too much not yet committed, and the caller stops reading the worker until the
+    sink says it drained. Without one (a startup request, tests), it keeps the events.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        sink: EventSink | None = None,
+        on_full: Callable[[EventSink], None] | None = None,
+    ) -> None:
         self.limits = limits
         self.events: list[RecordedEvent] = []
+        self.count = 0
         self.output_bytes = 0
         self.ending: Ending | None = None
         self._budget = limits.max_output_kb * 1024
+        self._sink = sink
+        self._on_full = on_full
+        self._started = time.monotonic()
+        self._value: dict[str, Any] | None = None
+        self._exception_payload: dict[str, Any] | None = None
+        self._stamp = _Stamps()
+        if sink is not None:
+            sink.track(self._metrics_so_far)
 
     def record(self, kind: EventType, payload: dict[str, Any]) -> bool:
         """Record one event; False when it was dropped: ended before, or it crossed a limit now."""
         if self.ending is not None:
             return False
-        if len(self.events) >= self.limits.max_events:
+        if self.count >= self.limits.max_events:
             self.end(limit_reached("max_events", self.limits))
             return False
-        size = payload_size(payload)
-        if self.output_bytes + size > self._budget:
+        encoded = _encode(payload)
+        if self.output_bytes + len(encoded) > self._budget:
             self.end(limit_reached("max_output_kb", self.limits))
             return False
-        self._append(kind, payload, size)
+        self.output_bytes += len(encoded)
+        self._emit(kind, payload, encoded)
         return True
 
     def record_echo(self, text: str) -> bool:
@@ -196,7 +234,9 @@ class ExecutionRecorder:
         if size <= self._budget:
             return self.record("input_echo", payload)
         truncated = {"text": _truncate_to_fit(text, self._budget)}
-        self._append("input_echo", truncated, payload_size(truncated))
+        encoded = _encode(truncated)
+        self.output_bytes += len(encoded)
+        self._emit("input_echo", truncated, encoded)
         detail = f" by the input alone ({size} bytes)"
         self.end(limit_reached("max_output_kb", self.limits, detail))
         return False
@@ -207,7 +247,7 @@ class ExecutionRecorder:
             return False
         self.ending = ending
         if ending.note is not None:
-            self.events.append(RecordedEvent("system", ending.note, time.time()))
+            self._emit("system", ending.note, _encode(ending.note))  # not counted as output
         return True
 
     def outcome(self, wall_ms: float, cpu_ms: float) -> Outcome:
@@ -217,7 +257,7 @@ class ExecutionRecorder:
         metrics = ExecutionMetrics(
             wall_ms=round(wall_ms, 3),
             cpu_ms=round(cpu_ms, 3),
-            events=len(self.events),  # the final system event included
+            events=self.count,  # the final system event included
             output_bytes=self.output_bytes,  # system notes excluded
         )
         return Outcome(
@@ -229,18 +269,48 @@ class ExecutionRecorder:
             ending.limit,
             ending.limit_value,
             self._exception() if ending.code == "JS_EXCEPTION" else None,
+            self._value,
         )
 
-    def _append(self, kind: EventType, payload: dict[str, Any], size: int) -> None:
-        self.output_bytes += size
-        self.events.append(RecordedEvent(kind, payload, time.time()))
+    def _emit(self, kind: EventType, payload: dict[str, Any], encoded: bytes) -> None:
+        self.count += 1
+        if kind == "value":
+            self._value = payload
+        elif kind == "exception":
+            self._exception_payload = payload
+        sink = self._sink
+        if sink is None:
+            self.events.append(RecordedEvent(kind, payload, time.time()))
+            return
+        sink.append(kind, encoded.decode(), self._stamp())
+        if self._on_full is not None and sink.full:
+            self._on_full(sink)
+
+    def _metrics_so_far(self) -> ExecutionMetrics:
+        wall_ms = round((time.monotonic() - self._started) * 1000, 3)
+        return ExecutionMetrics(wall_ms=wall_ms, events=self.count, output_bytes=self.output_bytes)
 
     def _exception(self) -> dict[str, Any]:
-        for event in reversed(self.events):
-            if event.type == "exception":
-                return event.payload
+        if self._exception_payload is not None:
+            return self._exception_payload
         assert self.ending is not None
         return {"message": self.ending.message or ""}
+
+
+class _Stamps:
+    """Event timestamps as the store writes them; made once per millisecond, not per event
+    (a flood records a hundred thousand events in well under a second)."""
+
+    def __init__(self) -> None:
+        self._millisecond = -1
+        self._text = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        millisecond = int(now * 1000)
+        if millisecond != self._millisecond:
+            self._millisecond, self._text = millisecond, timestamp(now)
+        return self._text
 
 
 def _truncate_to_fit(text: str, budget: int) -> str:

@@ -78,6 +78,17 @@ class WorkerProcess:
         if self._stdin is not None and not self._stdin.is_closing():
             self._stdin.write(data)
 
+    def pause_reading(self) -> None:
+        """Stop reading its stdout (it blocks once the pipe is full) until resumed."""
+        self._stdout_transport().pause_reading()
+
+    def resume_reading(self) -> None:
+        self._stdout_transport().resume_reading()
+
+    def _stdout_transport(self) -> asyncio.ReadTransport:
+        assert self._transport is not None
+        return cast(asyncio.ReadTransport, self._transport.get_pipe_transport(1))
+
     def kill(self, reason: str) -> None:
         """SIGKILL its whole group; ``reason`` goes into :attr:`exit_reason`."""
         self._deaf = True

@@ -1,0 +1,250 @@
+"""Running executions' events, committed while they run: one writer, commits in groups.
+
+Each running execution has an :class:`ExecutionLog`. Its recorder appends events
+(already numbered and encoded); the :class:`EventLog`'s one flusher task gathers what
+every log has pending, at most :data:`FLUSH_DELAY` after the first of them arrived (or
+at once when :data:`FLUSH_EVENTS` are waiting), and hands it to the store's writer as
+one transaction: the events, each execution's metrics so far, and the final rows of
+the executions that ended. While that transaction runs the next group gathers, so the
+writer never waits for the worker nor the worker for the writer.
+
+Only after a commit does a log's ``committed_seq`` move, and its waiters (long-polls,
+streams) wake: nobody reads an event that a crash could still take back. A log whose
+events are not yet committed past :data:`WINDOW_EVENTS` (or :data:`WINDOW_BYTES`) is
+``full``: its producer stops reading the worker until :meth:`ExecutionLog.when_drained`
+calls back, so the daemon holds a bounded window of each execution's events, whatever
+its limits (design.md, "The event path").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+
+from vmctl.supervisor.store import rows
+from vmctl.supervisor.store.models import Execution, ExecutionMetrics
+
+logger = logging.getLogger(__name__)
+
+FLUSH_DELAY = 0.01  # seconds from a group's first event to its commit, when it stays small
+FLUSH_EVENTS = 5_000  # a group this large is committed at once
+WINDOW_EVENTS = 20_000  # events of one execution appended but not yet committed
+WINDOW_BYTES = 8 * 1024 * 1024  # their payloads' bytes
+
+
+class _Row(NamedTuple):
+    seq: int
+    ts: str
+    type: str
+    payload: str
+
+
+class ExecutionLog:
+    """One running execution's events: appended, committed, and who waits for them."""
+
+    def __init__(self, owner: EventLog, execution_id: str) -> None:
+        self.execution_id = execution_id
+        self.appended_seq = 0
+        self.committed_seq = 0
+        self.ended = False  # its final row is committed
+        self._owner = owner
+        self._pending: list[_Row] = []
+        self._pending_bytes = 0
+        self._in_flight_bytes = 0
+        self._final: Execution | None = None
+        self._metrics: Callable[[], ExecutionMetrics] | None = None
+        self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+        self._drained: list[Callable[[], None]] = []
+
+    def append(self, type: str, payload: str, ts: str) -> int:
+        """Add the next event (its payload as JSON text); returns its seq."""
+        self.appended_seq += 1
+        self._pending.append(_Row(self.appended_seq, ts, type, payload))
+        self._pending_bytes += len(payload)
+        self._owner.wake(len(self._pending))
+        return self.appended_seq
+
+    def track(self, metrics: Callable[[], ExecutionMetrics]) -> None:
+        """Where the execution's metrics so far are read: each commit of new events writes
+        them into its running record."""
+        self._metrics = metrics
+
+    @property
+    def full(self) -> bool:
+        """Too much is appended and not yet committed: stop producing until drained."""
+        backlog = self.appended_seq - self.committed_seq
+        return (
+            backlog >= WINDOW_EVENTS or self._pending_bytes + self._in_flight_bytes >= WINDOW_BYTES
+        )
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the log is no longer :attr:`full` (now, if it is not)."""
+        if not self.full:
+            callback()
+        else:
+            self._drained.append(callback)
+
+    async def wait(self, after_seq: int, timeout: float) -> None:
+        """Until an event after ``after_seq`` is committed, the execution ended, or ``timeout``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.committed_seq <= after_seq and not self.ended:
+                    changed = self._changed
+                    await changed.wait()
+
+    async def wait_ended(self) -> None:
+        """Until the final record is committed (or could not be)."""
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._done)
+
+    async def finish(self, final: Execution) -> None:
+        """Commit what is pending and then ``final`` (the ended record); wait for it."""
+        self._final = final
+        self._owner.wake(FLUSH_EVENTS)
+        await asyncio.shield(self._done)
+
+    # -- for the flusher -----------------------------------------------------------
+
+    def _take(self) -> tuple[list[_Row], Execution | None, ExecutionMetrics | None]:
+        taken, self._pending = self._pending, []
+        self._in_flight_bytes += self._pending_bytes
+        self._pending_bytes = 0
+        metrics = self._metrics() if taken and self._metrics is not None else None
+        return taken, self._final, metrics
+
+    def _committed(self, seq: int, bytes_committed: int, final: bool) -> None:
+        self.committed_seq = max(self.committed_seq, seq)
+        self._in_flight_bytes -= bytes_committed
+        if final:
+            self.ended = True
+            if not self._done.done():
+                self._done.set_result(None)
+        self._notify()
+        if not self.full:
+            callbacks, self._drained = self._drained, []
+            for callback in callbacks:
+                callback()
+
+    def _failed(self, error: BaseException, final: bool) -> None:
+        if final and not self._done.done():
+            self._done.set_exception(error)
+        self._notify()
+        # What could not be committed is gone: its producer must not wait for it.
+        self._in_flight_bytes = 0
+        self.committed_seq = self.appended_seq - len(self._pending)
+        callbacks, self._drained = self._drained, []
+        for callback in callbacks:
+            callback()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+
+Commit = Callable[[Callable[[sqlite3.Connection], None]], Awaitable[None]]
+
+
+class EventLog:
+    """The running executions' logs and the one task that commits them in groups."""
+
+    def __init__(self, commit: Commit) -> None:
+        self._commit = commit  # runs a job in one transaction on the store's writer
+        self._logs: dict[str, ExecutionLog] = {}
+        self._wanted = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def open(self, execution_id: str) -> ExecutionLog:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="event-log")
+        log = ExecutionLog(self, execution_id)
+        self._logs[execution_id] = log
+        return log
+
+    def discard(self, log: ExecutionLog) -> None:
+        """Forget a log whose execution was never written (its insert failed)."""
+        self._logs.pop(log.execution_id, None)
+
+    def get(self, execution_id: str) -> ExecutionLog | None:
+        """The log of a running execution of this daemon (None once it has ended)."""
+        return self._logs.get(execution_id)
+
+    def wake(self, pending: int) -> None:
+        self._wanted.set()
+        if pending >= FLUSH_EVENTS:
+            self._urgent.set()
+
+    async def aclose(self) -> None:
+        """Commit what is pending (every running execution has finished by now), then stop."""
+        self._closing = True
+        self._wanted.set()
+        self._urgent.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FLUSH_DELAY):
+                    await self._urgent.wait()
+            self._wanted.clear()
+            self._urgent.clear()
+            try:
+                await self._flush()
+            except Exception:  # the task must outlive a bug, or every execution would hang
+                logger.exception("the event log's flush failed")
+            if self._closing and not any(log._pending for log in self._logs.values()):
+                return
+
+    async def _flush(self) -> None:
+        groups = []
+        for log in list(self._logs.values()):
+            taken, final, metrics = log._take()
+            if taken or final is not None or metrics is not None:
+                groups.append((log, taken, final, metrics))
+        if not groups:
+            return
+        try:
+            await self._commit(lambda conn: _write(conn, groups))
+        except Exception as exc:
+            logger.error("events of %d execution(s) could not be committed: %s", len(groups), exc)
+            for log, _, final, _ in groups:
+                log._failed(exc, final is not None)
+                if final is not None:
+                    self._logs.pop(log.execution_id, None)
+            return
+        for log, taken, final, _ in groups:
+            last = taken[-1].seq if taken else log.committed_seq
+            log._committed(last, sum(len(row.payload) for row in taken), final is not None)
+            if final is not None:
+                self._logs.pop(log.execution_id, None)
+
+
+def _write(
+    conn: sqlite3.Connection,
+    groups: list[tuple[ExecutionLog, list[_Row], Execution | None, ExecutionMetrics | None]],
+) -> None:
+    """One group commit: every execution's new events, metrics so far, and final rows."""
+    conn.executemany(
+        rows.EVENT_INSERT,
+        [
+            (log.execution_id, row.seq, row.ts, row.type, row.payload)
+            for log, taken, _, _ in groups
+            for row in taken
+        ],
+    )
+    for log, _, final, metrics in groups:
+        if final is not None:
+            rows.finish_execution(conn, final)
+        elif metrics is not None:
+            conn.execute(
+                "UPDATE executions SET metrics = ? WHERE id = ? AND status = 'running'",
+                (rows.to_json(metrics), log.execution_id),
+            )
