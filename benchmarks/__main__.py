@@ -19,6 +19,7 @@ from pathlib import Path
 from benchmarks import loop
 from benchmarks.api import measure_api
 from benchmarks.errors import BenchmarkError
+from benchmarks.live import measure_live
 from benchmarks.machine import describe_machine, finished
 from benchmarks.plan import DEFAULT, QUICK, Plan
 from benchmarks.report import PERCENTILES, Report, format_json, format_text
@@ -33,6 +34,7 @@ GROUPS: dict[str, Group] = {
     "worker": lambda plan, path: loop.run(measure_worker(plan, path)),
     "api": measure_api,
     "store": lambda plan, path: loop.run(measure_store(plan, path)),
+    "live": measure_live,
 }
 
 

@@ -25,6 +25,9 @@ class Plan(msgspec.Struct, frozen=True):
     store_small: int  # finish_execution with 1 and with 100 events
     store_large: int  # finish_execution with store_events events, then list_events of them
     store_events: int
+    live_floods: int  # 99,998 console lines through HTTP, persisted and read back
+    live_ticks: int  # lines 20 ms apart whose visibility is timed
+    live_cancels: int  # cancel -> ended of an endless loop
 
 
 DEFAULT = Plan(
@@ -41,6 +44,9 @@ DEFAULT = Plan(
     store_small=200,
     store_large=10,
     store_events=10_000,
+    live_floods=5,
+    live_ticks=100,
+    live_cancels=20,
 )
 
 QUICK = Plan(
@@ -57,4 +63,7 @@ QUICK = Plan(
     store_small=20,
     store_large=2,
     store_events=10_000,
+    live_floods=1,
+    live_ticks=20,
+    live_cancels=3,
 )
