@@ -6,9 +6,11 @@ its own timeout; none sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from real_daemon import Daemon, error_code, running_daemon, session_body
+from real_daemon import Daemon, error_code, running_daemon, session_body, wait_until
 
 Make = Callable[..., dict[str, Any]]
 
@@ -349,3 +351,42 @@ def test_a_killed_daemon_keeps_every_committed_event_and_cancels_the_run(
     assert events[-1]["type"] == "system"
     assert [e["payload"]["text"] for e in events[1:21]] == [f"tick {i}" for i in range(1, 21)]
     assert final["metrics"]["events"] == len(events)
+
+
+def _writing_to_a_full_pipe(pid: int) -> bool:
+    """Whether a thread of ``pid`` is blocked writing into a pipe nobody reads."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if "pipe_write" in (task / "wchan").read_text():
+                return True
+    return False
+
+
+def test_a_store_that_falls_behind_holds_the_worker_back_not_the_daemon(
+    tmp_path: Path, worktree: Path
+) -> None:
+    with running_daemon(tmp_path / "home") as daemon, daemon.client() as api:
+        template = api.post("/templates", json={"name": "t"}).json()
+        limits = {"max_events": 100_000, "max_output_kb": 8192}
+        api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
+        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        daemon_process = psutil.Process(daemon.proc.pid)
+        before = daemon_process.memory_info().rss
+        record = _start(api, session["id"], "for (let i = 0; i < 80000; i++) console.log(i); 1")
+        # Another writer takes the store's write lock: no commit can happen meanwhile.
+        blocker = sqlite3.connect(daemon.db_path, timeout=10)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            worker = session["runtime_meta"]["pid"]
+            wait_until(lambda: _writing_to_a_full_pipe(worker), timeout=4)
+            # ... and stays blocked while the lock is held: the daemon reads no further.
+            with pytest.raises(AssertionError, match="condition not met"):
+                wait_until(lambda: not _writing_to_a_full_pipe(worker), timeout=1.5)
+            growth = daemon_process.memory_info().rss - before
+        finally:
+            blocker.rollback()
+            blocker.close()
+        events = _until_ended(api, record["id"])
+    assert growth < 64 * 1024 * 1024  # a window of events, not all 80,000 of them
+    assert [e["seq"] for e in events] == list(range(1, 80_003))
+    assert events[-1]["type"] == "value"
