@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,9 @@ WINDOW_BYTES = 8 * 1024 * 1024  # their payloads' bytes
 
 
 class _Row(NamedTuple):
+    """An events row as it is inserted (rows.EVENT_INSERT's order)."""
+
+    execution_id: str
     seq: int
     ts: str
     type: str
@@ -64,7 +68,7 @@ class ExecutionLog:
     def append(self, type: str, payload: str, ts: str) -> int:
         """Add the next event (its payload as JSON text); returns its seq."""
         self.appended_seq += 1
-        self._pending.append(_Row(self.appended_seq, ts, type, payload))
+        self._pending.append(_Row(self.execution_id, self.appended_seq, ts, type, payload))
         self._pending_bytes += len(payload)
         self._owner.wake(len(self._pending))
         return self.appended_seq
@@ -232,14 +236,7 @@ def _write(
     groups: list[tuple[ExecutionLog, list[_Row], Execution | None, ExecutionMetrics | None]],
 ) -> None:
     """One group commit: every execution's new events, metrics so far, and final rows."""
-    conn.executemany(
-        rows.EVENT_INSERT,
-        [
-            (log.execution_id, row.seq, row.ts, row.type, row.payload)
-            for log, taken, _, _ in groups
-            for row in taken
-        ],
-    )
+    conn.executemany(rows.EVENT_INSERT, itertools.chain.from_iterable(g[1] for g in groups))
     for log, _, final, metrics in groups:
         if final is not None:
             rows.finish_execution(conn, final)
