@@ -390,3 +390,30 @@ def test_a_store_that_falls_behind_holds_the_worker_back_not_the_daemon(
     assert growth < 64 * 1024 * 1024  # a window of events, not all 80,000 of them
     assert [e["seq"] for e in events] == list(range(1, 80_003))
     assert events[-1]["type"] == "value"
+
+
+def test_a_stream_cut_by_a_killed_daemon_resumes_on_the_next_one(
+    tmp_path: Path, worktree: Path
+) -> None:
+    home = tmp_path / "home"
+    with running_daemon(home) as first, first.client() as api:
+        template = api.post("/templates", json={"name": "t"}).json()
+        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        record = _start(api, session["id"], TICKER.format(count=10_000))
+        got: list[dict[str, str]] = []
+        url = f"/executions/{record['id']}/stream"
+        # The connection dies with the daemon.
+        with pytest.raises(httpx.HTTPError), api.stream("GET", url, timeout=30) as stream:
+            for message in _messages(stream.iter_lines()):
+                if "comment" in message:
+                    continue
+                got.append(message)
+                if len(got) == 15:
+                    first.stop(signal.SIGKILL)
+        assert [int(m["id"]) for m in got] == list(range(1, len(got) + 1))
+    with running_daemon(home) as second:
+        rest = _stream(second, record["id"], headers={"Last-Event-ID": got[-1]["id"]})
+    seqs = [int(m["id"]) for m in got + rest if m.get("event") != "end"]
+    assert seqs == list(range(1, len(seqs) + 1))  # nothing missed, nothing twice
+    assert rest[-2]["event"] == "system"
+    assert json.loads(rest[-1]["data"])["status"] == "cancelled"
