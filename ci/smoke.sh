@@ -98,9 +98,19 @@ run_cli 0 exec repl "$HELLO" 'counter + 1'
 expect_eq "$OUT" "42"
 pass
 
-step "repl reads code from stdin"
-OUT=$(echo 'console.warn("from stdin"); [1, 2]' | "$VMCTL" exec repl "$HELLO" -)
-expect_eq "$OUT" $'from stdin\n[ 1, 2 ]'
+step "repl reads code from stdin; console.warn goes to stderr"
+OUT=$(echo 'console.warn("from stdin"); [1, 2]' | "$VMCTL" exec repl "$HELLO" - 2>"$WORK/stderr")
+expect_eq "$OUT" "[ 1, 2 ]"
+expect_eq "$(cat "$WORK/stderr")" "from stdin"
+pass
+
+step "--no-wait prints the execution id; exec follow prints its output"
+run_cli 0 exec repl "$HELLO" --no-wait 'console.log("later"); 2 + 2'
+EXEC=$OUT
+run_cli 0 exec follow "$EXEC"
+expect_eq "$OUT" $'later\n4'
+run_cli 0 session list --json
+expect_contains "$OUT" "$HELLO"
 pass
 
 step "a JavaScript exception exits 2 with its message"

@@ -37,8 +37,9 @@ def limited(vmctl_json: Json, hello_template: dict[str, Any]) -> Callable[..., s
 
 
 def test_repl_prints_console_lines_then_the_value(vmctl: Vmctl, hello_session: str) -> None:
-    result = vmctl("exec", "repl", hello_session, 'console.log("a"); console.warn("b"); [1, 2]')
-    assert (result.exit_code, result.stdout, result.stderr) == (0, "a\nb\n[ 1, 2 ]\n", "")
+    code = 'console.log("a"); console.warn("b"); console.info("c"); console.error("d"); [1, 2]'
+    result = vmctl("exec", "repl", hello_session, code)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "a\nc\n[ 1, 2 ]\n", "b\nd\n")
 
 
 def test_repl_keeps_state_between_snippets(vmctl: Vmctl, hello_session: str) -> None:
@@ -67,11 +68,11 @@ def test_json_prints_the_execution_record_and_keeps_the_exit_code(
 ) -> None:
     ok = vmctl("--json", "exec", "repl", hello_session, "6 * 7")
     assert ok.exit_code == 0
-    record = json.loads(ok.stdout)
+    record = json.loads(ok.stdout.splitlines()[-1])  # after a line per event
     assert (record["status"], record["result"]["json"]) == ("ok", 42)
     failed = vmctl("--json", "exec", "repl", hello_session, "throw new Error('no')")
     assert failed.exit_code == 2
-    assert json.loads(failed.stdout)["status"] == "error"
+    assert json.loads(failed.stdout.splitlines()[-1])["status"] == "error"
 
 
 def test_the_event_limit_is_reported_in_words(vmctl: Vmctl, limited: Callable[..., str]) -> None:

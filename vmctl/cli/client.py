@@ -6,7 +6,7 @@ travel as exceptions of one small hierarchy::
     ClientError
      ├── ApiError            the daemon answered with the error envelope (or garbage)
      ├── DaemonUnreachable   nothing accepted the connection at the URL
-     └── ConnectionLost      the connection broke or timed out mid-request
+     └── ConnectionLost      the connection broke or timed out mid-request (or mid-stream)
 
 Use it as a context manager so its connection pool is closed. It sends the API token
 given, else the one the CLI would find (``$VMCTL_AUTH_TOKEN``, else
@@ -18,6 +18,7 @@ given, else the one the CLI would find (``$VMCTL_AUTH_TOKEN``, else
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -26,6 +27,7 @@ import httpx
 import msgspec
 
 from vmctl.api_token import client_token
+from vmctl.cli import sse
 from vmctl.cli.models import (
     Capability,
     Deleted,
@@ -51,8 +53,13 @@ API = "/api/v1"
 # template's limits bound on the daemon's side; the client must not cut them short.
 SHORT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 LONG_TIMEOUT = httpx.Timeout(None, connect=5.0)
+# A stream is silent while its execution is; the daemon sends a keep-alive comment at
+# least every 15 s, so a read that waits three times that is a connection gone dead.
+STREAM_TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=45.0)
 # The header of an events page that more events follow: the after_seq of the next page.
 NEXT_AFTER_SEQ = "X-Next-After-Seq"
+# The stream's last message: its data is the ended execution's record.
+END_MESSAGE = "end"
 
 
 class ClientError(Exception):
@@ -297,9 +304,10 @@ class Client:
 
     # -- executions -----------------------------------------------------------
 
-    def repl(self, session_id: str, code: str) -> Execution:
-        body = {"session_id": session_id, "input": code}
-        return self._request("POST", "/executions/repl", Execution, body=body, timeout=LONG_TIMEOUT)
+    def repl(self, session_id: str, code: str, *, wait: bool = True) -> Execution:
+        """Run ``code``; with ``wait=False`` the answer is the ``running`` record at once."""
+        body: dict[str, Any] = {"session_id": session_id, "input": code}
+        return self._start("/executions/repl", body, wait)
 
     def run_file(
         self,
@@ -307,10 +315,22 @@ class Client:
         path: str,
         args: dict[str, Any] | None = None,
         env: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
     ) -> Execution:
         body = {"session_id": session_id, "path": path, "args": args or {}, "env": env or {}}
-        route = "/executions/run-file"
-        return self._request("POST", route, Execution, body=body, timeout=LONG_TIMEOUT)
+        return self._start("/executions/run-file", body, wait)
+
+    def _start(self, route: str, body: dict[str, Any], wait: bool) -> Execution:
+        if wait:
+            # Sent only when false: a v1 daemon refuses the unknown field, and waits anyway.
+            return self._request("POST", route, Execution, body=body, timeout=LONG_TIMEOUT)
+        return self._request("POST", route, Execution, body={**body, "wait": False})
+
+    def cancel_execution(self, execution_id: str) -> Execution:
+        """Stop a running execution; the answer is its record once it has ended."""
+        route = f"/executions/{_seg(execution_id)}/cancel"
+        return self._request("POST", route, Execution, timeout=LONG_TIMEOUT)
 
     def list_executions(self, session_id: str, limit: int | None = None) -> list[Execution]:
         params: dict[str, Any] = {"session_id": session_id}
@@ -336,3 +356,55 @@ class Client:
                 message = f"unexpected {NEXT_AFTER_SEQ} {following!r} from {route}"
                 raise ApiError(200, "INVALID_RESPONSE", message)
             after_seq = int(following)
+
+    def stream_events(
+        self, execution_id: str, after_seq: int = 0, *, resume: bool = False
+    ) -> Generator[list[Event] | Execution, None, None]:
+        """The execution's events after ``after_seq`` from its SSE stream, in batches as they
+        arrive, then its record once it has ended; ``resume`` asks with ``Last-Event-ID``, as
+        a reconnecting EventSource does.
+
+        A stream that closes before its ``end`` message simply stops: the caller tells
+        that from an ended one by the record it did not get.
+        """
+        route = f"/executions/{_seg(execution_id)}/stream"
+        headers = {"Accept": "text/event-stream"}
+        if resume:
+            headers["Last-Event-ID"] = str(after_seq)
+        params = {"after_seq": after_seq}
+        try:
+            with self._http.stream(
+                "GET", route, params=params, headers=headers, timeout=STREAM_TIMEOUT
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise _api_error(response)
+                kind = response.headers.get("Content-Type", "").partition(";")[0].strip()
+                if kind != "text/event-stream":
+                    problem = f"expected an event stream from {route}, got {kind or 'no type'!r}"
+                    raise ApiError(response.status_code, "INVALID_RESPONSE", problem)
+                parser = sse.Parser()
+                for chunk in response.iter_bytes():
+                    batch: list[Event] = []
+                    for message in parser.feed(chunk):
+                        if message.event == END_MESSAGE:
+                            if batch:
+                                yield batch
+                            yield _decoded(message.data, Execution, route)
+                            return
+                        batch.append(_decoded(message.data, Event, route))
+                    if batch:
+                        yield batch
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise DaemonUnreachable(self.base_url) from exc
+        except httpx.TransportError as exc:
+            raise ConnectionLost(self.base_url, exc) from exc
+        except sse.SSEError as exc:
+            raise ApiError(200, "INVALID_RESPONSE", f"{route}: {exc}") from exc
+
+
+def _decoded(data: str, into: type[T], route: str) -> T:
+    try:
+        return msgspec.json.decode(data, type=into)
+    except msgspec.DecodeError as exc:
+        raise ApiError(200, "INVALID_RESPONSE", f"unexpected message from {route}: {exc}") from exc

@@ -14,6 +14,7 @@ from vmctl.cli.client import Client
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command failed (API error, daemon unreachable); click.ClickException's code
 EXIT_NOT_OK = 2  # the JavaScript ran but its execution ended other than "ok" (also click usage)
+JSON_HELP = "Print the API's JSON instead of text."
 
 
 def to_json(value: Any) -> str:
@@ -47,6 +48,21 @@ def color_choice() -> bool | None:
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def json_option() -> click.Option:
+    """``--json`` for a command's own options: ``vmctl session list --json`` as ``gh`` and
+    ``kubectl`` users type it, the same switch as the root group's ``--json``."""
+    return click.Option(
+        ["--json"], is_flag=True, expose_value=False, callback=_turn_on_json, help=JSON_HELP
+    )
+
+
+def _turn_on_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # The root group has made the CliContext before a command's options are parsed.
+    found = ctx.find_object(CliContext)
+    if value and found is not None:
+        found.json = True
 
 
 def json_object(ctx: click.Context, param: click.Parameter, value: str | None) -> dict[str, Any]:

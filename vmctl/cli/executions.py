@@ -1,7 +1,10 @@
 """``vmctl exec ...``: run REPL snippets and files in a session, and read their records.
 
-``exec repl`` and ``exec run-file`` print what the JavaScript printed and its
-value, then exit 0 when the execution ended ``ok`` and 2 otherwise.
+``exec repl`` and ``exec run-file`` start the execution without waiting for it
+and print what the JavaScript prints as it happens, then its value
+(:mod:`vmctl.cli.attach`); they exit 0 when the execution ended ``ok`` and 2
+otherwise. ``--no-wait`` prints the execution's id instead; ``exec follow``
+attaches to it later, from any event on.
 """
 
 from __future__ import annotations
@@ -13,33 +16,21 @@ from typing import Any
 import click
 
 from vmctl.cli import format as fmt
-from vmctl.cli import transcript
-from vmctl.cli.client import ApiError
+from vmctl.cli.attach import attach
 from vmctl.cli.context import EXIT_NOT_OK, CliContext, json_object, pass_cli, to_json
 from vmctl.cli.models import Execution
 
+NO_WAIT_HELP = "Print the execution's id (its record under --json) and return at once."
 
-def show_execution(cli: CliContext, start: Callable[[], Execution]) -> Execution:
-    """Start an execution and print how it went.
 
-    A run stopped by a limit (or by its worker dying) is recorded although the
-    API answers with an error; its ``details.execution_id`` leads to the record,
-    which is shown like any other.
-    """
-    try:
+def run_or_start(cli: CliContext, start: Callable[[], Execution], no_wait: bool) -> None:
+    """Attach to the execution ``start`` begins and exit with its status, or with
+    ``no_wait`` say which it is and leave it running."""
+    if no_wait:
         execution = start()
-    except ApiError as exc:
-        execution_id = exc.details.get("execution_id")
-        if not isinstance(execution_id, str):
-            raise
-        execution = cli.client.get_execution(execution_id)
-    if cli.json:
-        cli.echo(to_json(execution))
+        cli.echo(to_json(execution) if cli.json else execution.id)
     else:
-        text = transcript.render(execution, cli.client.list_events(execution.id))
-        if text:
-            cli.echo(text)
-    return execution
+        exit_with_status(attach(cli, start))
 
 
 def exit_with_status(execution: Execution) -> None:
@@ -55,15 +46,17 @@ def exec_() -> None:
 @exec_.command("repl")
 @click.argument("session_id")
 @click.argument("code")
+@click.option("--no-wait", is_flag=True, help=NO_WAIT_HELP)
 @pass_cli
-def repl(cli: CliContext, session_id: str, code: str) -> None:
+def repl(cli: CliContext, session_id: str, code: str, no_wait: bool) -> None:
     """Evaluate CODE in the session (`-` reads it from standard input).
 
-    Globals persist between snippets of the same session.
+    Globals persist between snippets of the same session. Output is printed as
+    it happens; Ctrl-C cancels the execution (twice: leaves it running).
     """
     if code == "-":
         code = sys.stdin.read()
-    exit_with_status(show_execution(cli, lambda: cli.client.repl(session_id, code)))
+    run_or_start(cli, lambda: cli.client.repl(session_id, code, wait=False), no_wait)
 
 
 @exec_.command("run-file")
@@ -75,13 +68,58 @@ def repl(cli: CliContext, session_id: str, code: str) -> None:
 @click.option(
     "--env", callback=json_object, metavar="JSON", help="JSON object the script sees as __ENV__."
 )
+@click.option("--no-wait", is_flag=True, help=NO_WAIT_HELP)
 @pass_cli
 def run_file(
-    cli: CliContext, session_id: str, path: str, args: dict[str, Any], env: dict[str, Any]
+    cli: CliContext,
+    session_id: str,
+    path: str,
+    args: dict[str, Any],
+    env: dict[str, Any],
+    no_wait: bool,
 ) -> None:
-    """Run PATH (relative to the session's worktree) in the session."""
-    execution = show_execution(cli, lambda: cli.client.run_file(session_id, path, args, env))
-    exit_with_status(execution)
+    """Run PATH (relative to the session's worktree) in the session.
+
+    Output is printed as it happens; Ctrl-C cancels the execution (twice:
+    leaves it running).
+    """
+
+    def start() -> Execution:
+        return cli.client.run_file(session_id, path, args, env, wait=False)
+
+    run_or_start(cli, start, no_wait)
+
+
+@exec_.command("follow")
+@click.argument("execution_id")
+@click.option(
+    "--after-seq",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Print only the events after this one.",
+)
+@pass_cli
+def follow(cli: CliContext, execution_id: str, after_seq: int) -> None:
+    """Print an execution's output, as it happens while it runs, and how it ended.
+
+    Works on a running or an ended execution. Exits 0 when it ended ok, 2
+    otherwise; Ctrl-C cancels it (twice: leaves it running).
+    """
+    exit_with_status(attach(cli, lambda: cli.client.get_execution(execution_id), after_seq))
+
+
+@exec_.command("cancel")
+@click.argument("execution_id")
+@pass_cli
+def cancel(cli: CliContext, execution_id: str) -> None:
+    """Stop a running execution and show its record once it has ended.
+
+    The session keeps its state, unless the worker had to be killed (the session
+    is then crashed). An ended execution is shown as it is.
+    """
+    ended = cli.client.cancel_execution(execution_id)
+    cli.show(ended, fmt.execution(ended))
 
 
 @exec_.command("list")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the command failed (the API refused it, the daemon is
 not running); 2 an execution ended other than ``ok``, and also click's own
-usage errors (a bad option), as click does everywhere.
+usage errors (a bad option), as click does everywhere; 130 Ctrl-C stopped an
+execution the command was attached to (:mod:`vmctl.cli.attach`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import click
 from vmctl.api_token import TOKEN_ENV, TokenError, client_token, token_path
 from vmctl.cli import format as fmt
 from vmctl.cli.client import ApiError, Client, ClientError
-from vmctl.cli.context import CliContext, color_choice, pass_cli
+from vmctl.cli.context import JSON_HELP, CliContext, color_choice, json_option, pass_cli
 from vmctl.cli.daemon_record import running_record, vmctl_home
 from vmctl.cli.doctor import doctor
 from vmctl.cli.executions import exec_
@@ -64,7 +65,7 @@ def resolve_server_url(given: str | None) -> tuple[str, bool]:
     metavar="TOKEN",
     help=f"The daemon's API token.  [default: ${TOKEN_ENV}, else the file $VMCTL_HOME/token]",
 )
-@click.option("--json", "json_output", is_flag=True, help="Print the API's JSON instead of text.")
+@click.option("--json", "json_output", is_flag=True, help=JSON_HELP)
 @click.version_option(package_name="vmctl", prog_name="vmctl")
 @click.pass_context
 def cli(ctx: click.Context, server_url: str | None, token: str | None, json_output: bool) -> None:
@@ -112,8 +113,18 @@ def runtime_summary(ctx: CliContext) -> None:
     ctx.show(summary, fmt.runtime_summary(summary))
 
 
+def accept_json_after(group: click.Group) -> None:
+    """Give every command and group under ``group`` its own ``--json`` (``vmctl session list
+    --json``), so the flag works after any of them as well as before."""
+    for command in group.commands.values():
+        command.params.append(json_option())
+        if isinstance(command, click.Group):
+            accept_json_after(command)
+
+
 for command in (up, down, status, logs, run, template, session, exec_, ops, doctor):
     cli.add_command(command)
+accept_json_after(cli)
 
 
 def main() -> None:

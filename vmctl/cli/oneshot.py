@@ -15,6 +15,7 @@ import click
 import msgspec
 
 from vmctl.api_token import TOKEN_BYTES, TOKEN_ENV
+from vmctl.cli.attach import attach
 from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import CliContext, json_object, pass_cli
 from vmctl.cli.daemon import (
@@ -25,7 +26,7 @@ from vmctl.cli.daemon import (
     stop,
     url_of,
 )
-from vmctl.cli.executions import exit_with_status, show_execution
+from vmctl.cli.executions import exit_with_status
 from vmctl.cli.models import Execution
 from vmctl.daemon_options import DB_NAME
 
@@ -63,6 +64,7 @@ def run(
     $VMCTL_HOME; with neither, it starts a temporary daemon (its own temporary
     VMCTL_HOME, a free port) and stops it after.
     The template and session made for the run are deleted and closed at the end.
+    Output is printed as it happens; Ctrl-C cancels the run (exit 130).
 
     Exits 0 when the run ended ok, 2 when it did not, 1 when vmctl failed.
     """
@@ -116,7 +118,7 @@ def run_once(
         )
     session = client.create_session(template.id, WORKSPACE, BASE_COMMIT, str(path.parent))
     stack.callback(quietly, client.close_session, session.id)
-    return show_execution(cli, lambda: client.run_file(session.id, path.name, args, env))
+    return attach(cli, lambda: client.run_file(session.id, path.name, args, env, wait=False))
 
 
 def quietly(action: Callable[[str], object], resource_id: str) -> None:

@@ -1,20 +1,25 @@
 """An execution as a terminal shows it: its console lines, value or exception, and its end.
 
-Pure functions, like those of :mod:`vmctl.cli.format`; colour comes from
-``click.style`` and is stripped by ``click.echo`` off a terminal.
+Pure, like :mod:`vmctl.cli.format`: :class:`Transcript` turns events into
+lines as they arrive, and says which go to standard error; printing them is
+the caller's. Colour comes from ``click.style`` and is stripped by
+``click.echo`` off a terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import click
+import msgspec
 
 from vmctl.cli.models import Event, Execution
 
 LIMIT_UNITS = {"cpu_ms": " ms", "wall_ms": " ms", "mem_mb": " MB", "max_output_kb": " KB"}
 CONSOLE_COLOURS = {"warn": "yellow", "error": "red", "debug": "bright_black"}
+# console.warn and console.error go to standard error, as Node prints them; every other
+# line (log, info, debug, the value, the exception, the end in words) to standard output.
+STDERR_LEVELS = frozenset({"warn", "error"})
 
 
 def describe_error(status: str, error: dict[str, Any]) -> str:
@@ -54,33 +59,60 @@ def ending(value: Execution, threw: bool) -> str | None:
     return describe_error(value.status, error)
 
 
-def render(value: Execution, items: Sequence[Event]) -> str:
-    """What the execution printed and produced, in order, as a terminal shows it.
+class Line(msgspec.Struct, frozen=True):
+    text: str
+    err: bool = False  # standard error rather than standard output
 
-    Console lines of every level come in the order they were logged (warn and
-    error are coloured, not moved to stderr, which would reorder them); then the
-    value's preview, or the exception. A run that did not end ``ok`` for another
-    reason ends with a line in words from its record's error, which replaces the
-    daemon's terminal system note (the record's error says the same, or more).
-    A file run whose value is ``undefined`` prints no value line.
+
+class Transcript:
+    """One execution's lines, event by event as they arrive, then its end.
+
+    Console lines come in the order they were logged; then the value's preview,
+    or the exception. A run that did not end ``ok`` for another reason ends with
+    a line in words from its record's error, which replaces the daemon's terminal
+    system note (the record's error says the same, or more): so a system note is
+    held back until the next event shows it was not the last. A file run whose
+    value is ``undefined`` prints no value line.
     """
-    threw = any(event.type == "exception" for event in items)
-    last = ending(value, threw)
-    lines: list[str] = []
-    for index, event in enumerate(items):
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "repl" or "run_file"
+        self._threw = False
+        self._held: Event | None = None  # a system note that may turn out to be the last word
+
+    def event(self, event: Event) -> list[Line]:
+        lines = self._release()
         payload = event.payload
         match event.type:
             case "console":
+                level = str(payload.get("level", "log"))
                 text = str(payload.get("text", ""))
-                lines.append(click.style(text, fg=CONSOLE_COLOURS.get(str(payload.get("level")))))
+                colour = CONSOLE_COLOURS.get(level)
+                styled = click.style(text, fg=colour) if colour else text
+                lines.append(Line(styled, err=level in STDERR_LEVELS))
             case "value":
-                if value.kind == "repl" or payload.get("type") != "undefined":
-                    lines.append(str(payload.get("preview", "")))
+                if self.kind == "repl" or payload.get("type") != "undefined":
+                    lines.append(Line(str(payload.get("preview", ""))))
             case "exception":
-                lines.append(exception(payload))
-            case "system" if not (last and index == len(items) - 1):
-                note = str(payload.get("message", ""))
-                lines.append(click.style(f"[vmctl] {note}", fg="magenta"))
-    if last:
-        lines.append(click.style(last, fg="red", bold=True))
-    return "\n".join(lines)
+                self._threw = True
+                lines.append(Line(exception(payload)))
+            case "system":
+                self._held = event
+            case _:
+                pass  # input_echo (the user typed it), and types newer than this client
+        return lines
+
+    def end(self, record: Execution) -> list[Line]:
+        """The last lines, once the execution has ended with ``record``."""
+        last = ending(record, self._threw)
+        if last:
+            self._held = None
+            return [Line(click.style(last, fg="red", bold=True))]
+        return self._release()
+
+    def _release(self) -> list[Line]:
+        held, self._held = self._held, None
+        if held is None:
+            return []
+        note = str(held.payload.get("message", ""))
+        return [Line(click.style(f"[vmctl] {note}", fg="magenta"))]
