@@ -17,6 +17,8 @@ class Plan(msgspec.Struct, frozen=True):
     repl_round_trips: int  # `1+1` through the handle
     console_runs: int  # the console-heavy snippet through the handle
     console_lines: int  # console.log calls in that snippet
+    flood_runs: int  # the console flood through the handle
+    flood_lines: int  # console.log calls in that one
     http_repls: int  # sequential POST /executions/repl
     http_health: int  # sequential GET /health
     http_sessions: int  # session create -> ready, then close
@@ -36,6 +38,8 @@ DEFAULT = Plan(
     repl_round_trips=2000,
     console_runs=30,
     console_lines=1000,
+    flood_runs=10,
+    flood_lines=100_000,
     http_repls=1000,
     http_health=1000,
     http_sessions=20,
@@ -55,6 +59,8 @@ QUICK = Plan(
     repl_round_trips=100,
     console_runs=3,
     console_lines=1000,
+    flood_runs=2,
+    flood_lines=100_000,
     http_repls=50,
     http_health=50,
     http_sessions=3,

@@ -11,7 +11,9 @@
 - the same starts in the jail, as the daemon does them under ``--sandbox auto``
   (docs/security.md): what the jail costs a forked and a spawned worker;
 - REPL round trip: ``1+1`` on a warm worker, request out and both events back;
-- console flood: one snippet that calls console.log many times; events/s.
+- console: one snippet that calls console.log a thousand times, and a flood of a
+  hundred thousand: each line formatted in JavaScript, batched by the worker's writer,
+  decoded and recorded one event per line by the handle; events/s.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ async def measure_worker(plan: Plan, workdir: Path) -> list[Summary]:
         await launcher.aclose()
     async with _open(workdir) as handle:
         results.append(await _round_trips(handle, plan))
-        results.append(await _console_flood(handle, plan))
+        results.append(await _console(handle, plan.console_lines, plan.console_runs, plan))
+        results.append(await _console(handle, plan.flood_lines, plan.flood_runs, plan))
     return results
 
 
@@ -167,15 +170,15 @@ async def _round_trips(handle: WorkerHandle, plan: Plan) -> Summary:
     return summarize(GROUP, "REPL 1+1 round trip", samples, rate, meter.per_op(len(samples)))
 
 
-async def _console_flood(handle: WorkerHandle, plan: Plan) -> Summary:
-    lines = plan.console_lines
+async def _console(handle: WorkerHandle, lines: int, runs: int, plan: Plan) -> Summary:
+    """One snippet logging ``lines`` lines, ``runs`` times; throughput in console events/s."""
     code = f"for (let i = 0; i < {lines}; i++) console.log('line', i);"
     events = lines + 2  # input_echo and the value besides the console lines
     for _ in range(min(plan.warmup, 2)):
         await repl(handle, code, events)
     meter = CpuMeter()
     samples: list[float] = []
-    for _ in range(plan.console_runs):
+    for _ in range(runs):
         started = time.perf_counter()
         await repl(handle, code, events)
         samples.append(time.perf_counter() - started)

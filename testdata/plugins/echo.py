@@ -1,6 +1,9 @@
 """A well-behaved worker without an engine: each REPL snippet is a command.
 
     console N [SIZE]   N console events of SIZE characters (default 1), then the value
+    batches W TOKEN... console lines numbered from 1, each left-padded with x to W characters,
+                       then the value; a number N sends the next N lines in one ConsoleBatch,
+                       ``c`` the next line in a Console frame, ``s`` a system event
     hang               nothing until cancelled
     throw TEXT         an exception event, then a JS_ERROR
     fail CODE TEXT     an error frame with that code (TIMEOUT: the limit is TEXT)
@@ -15,6 +18,7 @@ with code 0. Stdin is read on its own thread, as the real worker does.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import sys
@@ -25,6 +29,8 @@ from vmctl.protocol import (
     PROTOCOL_VERSION,
     Cancel,
     Console,
+    ConsoleBatch,
+    ConsoleLevel,
     Error,
     ErrorCode,
     ExecRepl,
@@ -41,6 +47,7 @@ from vmctl.protocol import (
     encode,
 )
 
+LOG: ConsoleLevel = "log"
 requests: queue.Queue[ExecRepl | RunFile | RunStartup | None] = queue.Queue()
 cancelled: set[int] = set()
 changed = threading.Condition()
@@ -77,6 +84,22 @@ def stopped(request_id: int) -> bool:
     return False
 
 
+def batches(request_id: int, width: int, tokens: list[str]) -> bool:
+    """The ``batches`` command's frames; False when a Cancel stopped it (answered)."""
+    numbers = (str(n).rjust(width, "x") for n in itertools.count(1))
+    for token in tokens:
+        if stopped(request_id):
+            return False
+        if token == "s":
+            send(System(id=request_id, level="info", message="between"))
+        elif token == "c":
+            send(Console(id=request_id, level="log", text=next(numbers)))
+        else:
+            lines = tuple((LOG, next(numbers)) for _ in range(int(token)))
+            send(ConsoleBatch(id=request_id, lines=lines))
+    return True
+
+
 def repl(request: ExecRepl) -> None:
     rid = request.id
     command, _, rest = request.code.partition(" ")
@@ -87,6 +110,10 @@ def repl(request: ExecRepl) -> None:
                 return
             send(Console(id=rid, level="log", text="x" * int(size or 1)))
         value(rid, request.code)
+    elif command == "batches":
+        width, *tokens = rest.split()
+        if batches(rid, int(width), tokens):
+            value(rid, request.code)
     elif command == "hang":
         with changed:
             changed.wait_for(lambda: rid in cancelled)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from vmctl.protocol import (
+    Console,
+    ConsoleBatch,
     Error,
     ExecLimits,
     ExecRepl,
@@ -106,7 +108,13 @@ class WorkerProcess:
         return self._next_id
 
     def wait_terminal(self, request_id: int, timeout: float = TIMEOUT) -> list[Reply]:
-        """Frames up to and including the terminal frame of ``request_id``."""
+        """Frames up to and including the terminal frame of ``request_id``, each console
+        batch read as the Console frames it stands for (see :func:`unbatched`)."""
+        frames = self.wait_terminal_frames(request_id, timeout)
+        return [each for frame in frames for each in unbatched(frame)]
+
+    def wait_terminal_frames(self, request_id: int, timeout: float = TIMEOUT) -> list[Reply]:
+        """Frames up to and including the terminal frame of ``request_id``, as they came."""
         frames: list[Reply] = []
         while True:
             frame = self.next_frame(timeout)
@@ -160,6 +168,18 @@ def open_worker(worktree: Path) -> Iterator[WorkerProcess]:
 
 
 # -- reading the frames of one request ---------------------------------------------------
+
+
+def unbatched(frame: Reply) -> list[Reply]:
+    """A ConsoleBatch as the Console frames of its lines, in order; any other frame alone.
+
+    What the supervisor records is one console event per line either way, so most tests
+    read the lines one frame each; those about batching read the frames as they came
+    (:meth:`WorkerProcess.wait_terminal_frames`, :meth:`WorkerProcess.next_frame`).
+    """
+    if isinstance(frame, ConsoleBatch):
+        return [Console(id=frame.id, level=level, text=text) for level, text in frame.lines]
+    return [frame]
 
 
 def kinds(frames: list[Reply]) -> list[str]:

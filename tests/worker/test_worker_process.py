@@ -12,6 +12,7 @@ from vmctl.protocol import (
     PROTOCOL_VERSION,
     Cancel,
     Console,
+    ConsoleBatch,
     Error,
     ExecLimits,
     ExecRepl,
@@ -92,11 +93,16 @@ def test_end_of_input_exits_with_status_0(worker: WorkerProcess) -> None:
     assert worker.wait_exited() == 0
 
 
+# Longer than any wait of these tests: only a cancel (or Shutdown) ends such a loop.
+ENDLESS = ExecLimits(cpu_ms=120_000, wall_ms=120_000, mem_mb=64)
+
+
 def start_loop(worker: WorkerProcess, code: str = "while (true) {}") -> int:
-    """Send a looping snippet and wait until it runs (its first console line)."""
+    """Send a looping snippet and wait until it runs (its first console line, which leaves
+    in a batch of its own while the script loops on: no other frame comes to send it)."""
     request_id = worker.new_id()
-    worker.send(ExecRepl(id=request_id, code=f"console.log('started'); {code}", limits=LIMITS))
-    assert worker.next_frame() == Console(id=request_id, level="log", text="started")
+    worker.send(ExecRepl(id=request_id, code=f"console.log('started'); {code}", limits=ENDLESS))
+    assert worker.next_frame() == ConsoleBatch(id=request_id, lines=(("log", "started"),))
     return request_id
 
 
@@ -193,6 +199,51 @@ def test_a_lone_surrogate_cannot_break_the_frame_stream(worker: WorkerProcess) -
 def test_microtasks_run_before_the_value(worker: WorkerProcess) -> None:
     frames = worker.repl("Promise.resolve().then(() => console.log('later')); 'now'")
     assert kinds(frames) == ["Console", "Value", "Ok"]
+
+
+# -- console batches ----------------------------------------------------------------------
+
+
+def test_a_lone_line_leaves_while_the_script_keeps_running(worker: WorkerProcess) -> None:
+    # start_loop waits for the line under TIMEOUT, far less than the loop's limits: the
+    # line is sent by the writer's own thread, not by the terminal frame.
+    request_id = start_loop(worker, "for (;;) {}")
+    worker.send(Cancel(id=request_id))
+    assert kinds(worker.wait_terminal(request_id)) == ["Error"]
+
+
+def test_ping_and_cancel_are_answered_during_a_console_flood(worker: WorkerProcess) -> None:
+    request_id = start_loop(worker, "for (let i = 0; ; i++) console.log(i)")
+    worker.send(Ping(id=10_001))
+    while not isinstance(frame := worker.next_frame(), Pong):
+        assert isinstance(frame, ConsoleBatch), frame
+    assert frame == Pong(id=10_001)
+    worker.send(Cancel(id=request_id))
+    frames = worker.wait_terminal_frames(request_id)
+    assert {type(frame).__name__ for frame in frames[:-1]} <= {"ConsoleBatch"}
+    assert error_of(frames).code == "CANCELLED"
+
+
+def test_console_batches_keep_their_lines_in_order_before_the_value(
+    worker: WorkerProcess,
+) -> None:
+    # 100 lines of 2,000 characters: at least three batches, whatever the timing.
+    request_id = worker.new_id()
+    code = "for (let i = 0; i < 100; i++) console.log(String(i).padEnd(2000, '.')); 'done'"
+    worker.send(ExecRepl(id=request_id, code=code, limits=LIMITS))
+    frames = worker.wait_terminal_frames(request_id)
+    assert kinds(frames)[-2:] == ["Value", "Ok"]
+    batches = [frame for frame in frames[:-2] if isinstance(frame, ConsoleBatch)]
+    assert 3 <= len(batches) == len(frames) - 2
+    assert {batch.id for batch in batches} == {request_id}
+    texts = [text for batch in batches for _, text in batch.lines]
+    assert [text.rstrip(".") for text in texts] == [str(i) for i in range(100)]
+
+
+def test_a_throw_comes_after_the_lines_logged_before_it(worker: WorkerProcess) -> None:
+    frames = worker.repl("console.log('a'); console.warn('b'); throw new Error('c')")
+    assert kinds(frames) == ["Console", "Console", "JsException", "Error"]
+    assert exception_of(frames).message == "Error: c"
 
 
 # -- limits -----------------------------------------------------------------------------

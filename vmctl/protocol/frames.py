@@ -7,7 +7,9 @@ stdout, starting with exactly one :class:`Hello`.
 
 Per request the worker sends zero or more event frames (:data:`EventFrame`:
 :class:`Console`, :class:`Value`, :class:`JsException`, :class:`System`) carrying the request's
-``id``, then exactly one terminal frame: :class:`Ok` or :class:`Error`.
+``id``, then exactly one terminal frame: :class:`Ok` or :class:`Error`. Console lines may also
+come several to a frame, in a :class:`ConsoleBatch`: each of its lines is one console event,
+in order, as if it had come in a :class:`Console` frame of its own.
 
 Control frames (:class:`Cancel`, :class:`Ping`, :class:`Shutdown`) may arrive
 while a request runs; the worker reads them on its own thread.
@@ -163,6 +165,17 @@ class Console(Frame, frozen=True, tag="console"):
     text: str
 
 
+class ConsoleBatch(Frame, frozen=True, tag="console_batch"):
+    """Console lines of request ``id``, oldest first: one console event per line.
+
+    The worker coalesces a script's console lines into these (by size and by time), so a
+    flood is about a frame per millisecond rather than a frame per line.
+    """
+
+    id: int
+    lines: tuple[tuple[ConsoleLevel, str], ...]
+
+
 class Value(Frame, frozen=True, tag="value"):
     """The value of the last expression; ``json`` is absent when not JSON-representable,
     and nests at most :data:`MAX_VALUE_DEPTH` deep."""
@@ -222,7 +235,7 @@ class Error(Frame, frozen=True, tag="error"):
     limit: str | None = None
 
 
-Reply = Hello | Console | Value | JsException | System | Pong | Ok | Error
+Reply = Hello | Console | ConsoleBatch | Value | JsException | System | Pong | Ok | Error
 EventFrame = Console | Value | JsException | System
 
 

@@ -1,12 +1,16 @@
 """``python -m vmctl.worker``: one JavaScript session, spoken to over the line protocol.
 
 Run it with the session's worktree as the working directory. It is a plain synchronous
-program with two threads:
+program with two threads, and a third once a script logs in bursts:
 
 - **Frames** go out on a private duplicate of the original stdout. At startup fd 1 is
   pointed at stderr, so nothing the script, Python or a C library prints can corrupt the
   frame stream. The first frame is :class:`~vmctl.protocol.Hello`; every frame is written
-  whole under one lock (:class:`~vmctl.worker.channel.FrameWriter`).
+  whole under one lock (:class:`~vmctl.worker.channel.FrameWriter`). Console lines leave
+  in :class:`~vmctl.protocol.ConsoleBatch` frames: a line after a quiet spell at once, the
+  lines that follow it held until the next other frame or a millisecond after the last
+  batch. Then **the console thread** (``vmctl-console``, started the first time a line is
+  held) sends them, even while the script keeps running.
 - **The reader thread** (``vmctl-stdin``) reads stdin line by line. It answers ``Ping`` with
   ``Pong`` at once, even while a script runs; it turns ``Cancel`` into the cancel flag of the
   running request's :class:`~vmctl.worker.limits.Budget` (or marks a waiting request
@@ -76,6 +80,7 @@ def main() -> int:
         return 1
     finally:
         session.close()
+        writer.close()
     return 0
 
 

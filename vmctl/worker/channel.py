@@ -1,10 +1,13 @@
 """The worker's side of the line protocol: frames out, requests in, cancels across threads.
 
 :class:`FrameWriter` writes whole frames to the private frame fd under one lock (the
-JavaScript thread streams console frames while the reader thread answers pings).
-:func:`read_requests` runs on the reader thread: it answers :class:`Ping` itself, turns
-:class:`Cancel` into a flag the interrupt handler sees, and hands requests to the main thread
-through the :class:`Inbox`. :class:`Shutdown` or end of input closes the inbox.
+JavaScript thread streams console lines while the reader thread answers pings). It sends
+console lines in :class:`ConsoleBatch` frames: a lone line at once, a flood about one frame
+per :data:`FLUSH_DELAY` (or per :data:`BATCH_CHARS`) instead of one write per line; held
+lines are sent by the writer's own ``vmctl-console`` thread when nothing else sends them
+first. :func:`read_requests` runs on the reader thread: it answers :class:`Ping` itself,
+turns :class:`Cancel` into a flag the interrupt handler sees, and hands requests to the main
+thread through the :class:`Inbox`. :class:`Shutdown` or end of input closes the inbox.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -21,6 +25,9 @@ import msgspec
 from vmctl.protocol import (
     MAX_LINE_BYTES,
     Cancel,
+    Console,
+    ConsoleBatch,
+    ConsoleLevel,
     Error,
     ExecRepl,
     Frame,
@@ -44,19 +51,124 @@ Job = ExecRepl | RunFile | RunStartup
 _CLIP_CHARS = MAX_LINE_BYTES // 32
 
 
-class FrameWriter:
-    """Writes frames, one line each, to the frame fd; safe from any thread."""
+# A console line leaves at once when no batch left in the last FLUSH_DELAY: a lone line waits
+# for nothing. Otherwise it is held until the held lines add up to BATCH_CHARS (a line counts
+# its characters and _LINE_CHARS for its place in the batch), until FLUSH_DELAY after the last
+# batch left, or until another frame is written, whichever comes first: a flood leaves in a
+# batch per millisecond or per 64 KiB. A line longer than BATCH_CHARS goes alone, in a Console
+# frame clipped like any other frame; so a batch is at most 2 * BATCH_CHARS characters, under
+# 1 MiB of JSON even when every character is escaped, far from MAX_LINE_BYTES.
+BATCH_CHARS = 64 * 1024
+FLUSH_DELAY = 0.001  # seconds
+_LINE_CHARS = 16  # ["log","..."], between the lines of a batch
 
-    def __init__(self, fd: int) -> None:
+
+class FrameWriter:
+    """Writes frames, one line each, to the frame fd; safe from any thread.
+
+    Every frame leaves after the console lines held before it, so the supervisor reads
+    frames in the order they were written. :meth:`close` stops the ``vmctl-console`` thread.
+    """
+
+    def __init__(self, fd: int, flush_delay: float = FLUSH_DELAY) -> None:
         self._fd = fd
+        self._flush_delay = flush_delay
+        # Held while a frame is written and while the held lines change; the condition wakes
+        # the vmctl-console thread when a first line is held, or the writer closes.
         self._lock = threading.Lock()
+        self._held = threading.Condition(self._lock)
+        self._lines: list[tuple[ConsoleLevel, str]] = []
+        self._lines_id = 0  # the request the held lines belong to
+        self._chars = 0
+        self._hold_until = 0.0  # time.monotonic() when the last batch left, plus flush_delay
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+        self._broken: OSError | None = None  # a write failed: the supervisor's end is gone
 
     def write(self, frame: Frame) -> None:
         """Write one frame whole. Raises OSError when the supervisor's end is gone."""
-        view = memoryview(_fit(frame))
+        line = _fit(frame)
         with self._lock:
+            self._send_lines()
+            self._send(line)
+
+    def console(self, request_id: int, level: ConsoleLevel, text: str) -> None:
+        """Send one console line of ``request_id``: at once after a quiet spell, else with
+        the lines around it within ``flush_delay``. Raises OSError when the supervisor's end
+        is gone."""
+        if len(text) > BATCH_CHARS:
+            self.write(Console(id=request_id, level=level, text=text))
+            return
+        with self._lock:
+            if self._lines and request_id != self._lines_id:
+                self._send_lines()  # another request's: they go first, in their own batch
+            self._lines_id = request_id
+            self._lines.append((level, text))
+            self._chars += len(text) + _LINE_CHARS
+            first = len(self._lines) == 1
+            if self._chars >= BATCH_CHARS or (first and time.monotonic() >= self._hold_until):
+                self._send_lines()
+            elif first:
+                self._start_flusher()
+                self._held.notify()  # the thread sends it at _hold_until
+
+    def close(self) -> None:
+        """Stop the vmctl-console thread (lines still held are dropped: a request's terminal
+        frame sends them, so none is held between requests)."""
+        with self._lock:
+            self._closed = True
+            self._held.notify()
+        if self._flusher is not None:
+            self._flusher.join()
+
+    def _start_flusher(self) -> None:
+        self._check_unbroken()
+        if self._flusher is None or not self._flusher.is_alive():  # a fork keeps no thread
+            self._flusher = threading.Thread(
+                target=self._flush_when_due, name="vmctl-console", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_when_due(self) -> None:
+        """The vmctl-console thread: send held lines once they are due, however long the
+        script runs without writing another frame."""
+        with self._lock:
+            while not self._closed:
+                if not self._lines:
+                    self._held.wait()
+                elif (delay := self._hold_until - time.monotonic()) > 0:
+                    self._held.wait(delay)
+                else:
+                    try:
+                        self._send_lines()
+                    except OSError:
+                        return  # the next console line or frame raises it on its thread
+
+    def _send_lines(self) -> None:
+        """Write the held lines as one ConsoleBatch (the lock is held)."""
+        if not self._lines:
+            return
+        batch = ConsoleBatch(id=self._lines_id, lines=tuple(self._lines))
+        self._lines.clear()
+        self._chars = 0
+        self._send(encode(batch))
+        self._hold_until = time.monotonic() + self._flush_delay
+
+    def _send(self, line: bytes) -> None:
+        """Write one encoded frame whole (the lock is held)."""
+        self._check_unbroken()
+        view = memoryview(line)
+        try:
             while view:
                 view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self._broken = exc
+            raise
+
+    def _check_unbroken(self) -> None:
+        """Raise OSError if a write failed before, on whichever thread it was."""
+        if self._broken is not None:
+            raise OSError(self._broken.errno, f"the frame pipe failed: {self._broken.strerror}")
 
 
 def _fit(frame: Frame) -> bytes:

@@ -15,7 +15,7 @@ function emit(level, text) {
   host(level, replaceAll(toWellFormed(text), "\0", "\ufffd"));
 }
 
-const printer = (level) => function (...args) { emit(level, format(...args)); };
+const printer = (level) => function (...args) { emit(level, formatList(args)); };
 const log = printer("log");
 const warn = printer("warn");
 

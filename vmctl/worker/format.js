@@ -47,6 +47,11 @@ function formatPlaceholder(letter, arg) {
 }
 
 function format(...args) {
+  return formatList(args);
+}
+
+// format(...args) over an array the caller made (the console's methods pass theirs on).
+function formatList(args) {
   const first = args[0];
   let used = 0;
   let str = "";
@@ -54,7 +59,8 @@ function format(...args) {
   if (typeof first === "string") {
     if (args.length === 1) return first;
     let lastPos = 0;
-    for (let i = 0; i < first.length - 1; i++) {
+    // From the first '%' on (none: nothing to replace, and no loop over the text).
+    for (let i = indexOf(first, "%"); i !== -1 && i < first.length - 1; i++) {
       if (charCodeAt(first, i) !== 37) continue; // '%'
       const letter = first[++i];
       if (used + 1 !== args.length) {
@@ -82,8 +88,18 @@ function format(...args) {
   }
   for (let i = used; i < args.length; i++) {
     const value = args[i];
-    str += separator + (typeof value === "string" ? value : inspect(value));
+    str += separator + (typeof value === "string" ? value : inspectArgument(value));
     separator = " ";
   }
   return str;
+}
+
+// What inspect(value) gives, sooner for a primitive (it needs no inspection context), and
+// soonest for a number, the commonest argument after a string.
+function inspectArgument(value) {
+  switch (typeof value) {
+    case "number": return formatNumber(value);
+    case "object": case "function": case "string": return inspect(value);
+    default: return formatPrimitive(undefined, value);
+  }
 }

@@ -4,7 +4,11 @@
 
 // -- intrinsics, captured before user code can replace them ---------------
 const ReflectApply = Reflect.apply;
-const uncurry = (fn) => (self, ...args) => ReflectApply(fn, self, args);
+// uncurry(fn)(self, ...args) is fn.call(self, ...args): a bound Function.prototype.call, so
+// a call makes no rest array and no JavaScript frame (the console's hot path is made of these).
+const FunctionCall = Function.prototype.call;
+const FunctionBind = Function.prototype.bind;
+const uncurry = (fn) => ReflectApply(FunctionBind, FunctionCall, [fn]);
 const ReflectOwnKeys = Reflect.ownKeys;
 const { keys: ObjectKeys, getOwnPropertyNames, getOwnPropertySymbols,
   getOwnPropertyDescriptor, getPrototypeOf, defineProperty, is: ObjectIs,

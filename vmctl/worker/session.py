@@ -38,7 +38,6 @@ import msgspec
 
 from vmctl.protocol import (
     PROTOCOL_VERSION,
-    Console,
     Error,
     ErrorCode,
     ExecRepl,
@@ -311,20 +310,15 @@ class JsSession:
     # -- the host callables: JavaScript calls them, so they read the request from the slot --
 
     def _console(self, level: object, text: object) -> None:
-        """``__vmctl_host_console``: one Console frame per call, written at once."""
+        """``__vmctl_host_console``: one console line, handed to the writer (which sends it
+        at once, or in a batch with the lines around it within a millisecond)."""
         request = self._slot.current
         try:
             if request is None:
                 print(f"console.{level} outside a request: {text}", file=sys.stderr)
                 return
             level_name = level if isinstance(level, str) and level in _LEVELS else "log"
-            self._writer.write(
-                Console(
-                    id=request.id,
-                    level=level_name,  # type: ignore[arg-type]
-                    text=str(text),
-                )
-            )
+            self._writer.console(request.id, level_name, str(text))  # type: ignore[arg-type]
         except Exception:  # a callable must not raise into the binding
             traceback.print_exc(file=sys.stderr)
             if request is not None:

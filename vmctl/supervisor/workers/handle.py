@@ -25,6 +25,7 @@ from vmctl.protocol import (
     PROTOCOL_VERSION,
     Cancel,
     Console,
+    ConsoleBatch,
     Error,
     ExecLimits,
     ExecRepl,
@@ -265,13 +266,14 @@ class WorkerHandle:
         if self._process.started and self.returncode is None:
             self._process.resume_reading()
 
-    async def cancel(self) -> None:
+    async def cancel(self, why: str = "cancel requested") -> None:
         """Ask the worker to interrupt the request in flight; it then ends as "cancelled".
 
-        Does nothing when no request is in flight (it may just have ended).
+        A worker that has not stopped within ``STOP_GRACE`` is killed. Does nothing when
+        no request is in flight (it may just have ended).
         """
         if self._run is not None:
-            self._run.recorder.end(cancelled("cancel requested"))
+            self._run.recorder.end(cancelled(why))
             self._stop(self._run)
 
     async def wait_exited(self) -> int:
@@ -363,7 +365,7 @@ class WorkerHandle:
             self._handshake(frame)
             return
         match frame:
-            case Console() | Value() | JsException() | System():
+            case Console() | ConsoleBatch() | Value() | JsException() | System():
                 self._event(frame)
             case Ok() | Error():
                 self._terminal(frame)
@@ -384,12 +386,19 @@ class WorkerHandle:
             self._state = WorkerState.IDLE
             self._ready.set()
 
-    def _event(self, frame: Console | Value | JsException | System) -> None:
+    def _event(self, frame: Console | ConsoleBatch | Value | JsException | System) -> None:
         run = self._in_flight(frame.id, frame)
         if run is None or run.recorder.ending is not None:
             return  # a violation, or the run was stopped: later frames are dropped
-        if not run.recorder.record(*event_payload(frame)):
-            self._stop(run)  # that event crossed a limit
+        if not isinstance(frame, ConsoleBatch):
+            if not run.recorder.record(*event_payload(frame)):
+                self._stop(run)  # that event crossed a limit
+            return
+        # A batch is its lines, each recorded and counted as if it had come in its own frame.
+        for level, text in frame.lines:
+            if not run.recorder.record(*event_payload(Console(frame.id, level, text))):
+                self._stop(run)  # that line crossed a limit: the rest are dropped
+                return
 
     def _terminal(self, frame: Ok | Error) -> None:
         run = self._in_flight(frame.id, frame)
