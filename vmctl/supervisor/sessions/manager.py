@@ -241,7 +241,7 @@ class SessionManager:
             await asyncio.to_thread(
                 check_in_roots, session.worktree_path, self._config.worktree_roots
             )
-            await self._retire(session_id)
+            await self._retire(session_id, "the session was restarted")
             template = await self.templates.get(session.vm_id)
             restarts = int((session.runtime_meta or {}).get("restarts", 0)) + 1
             with self._place():
@@ -254,7 +254,7 @@ class SessionManager:
             session = await self.get_session(session_id)
             if session.status == "closed":
                 return session
-            await self._retire(session_id)
+            await self._retire(session_id, "the session was closed")
             closed = msgspec.structs.replace(session, status="closed", closed_at=utc_now())
             await self._store.update_session(closed)
             return closed
@@ -284,7 +284,7 @@ class SessionManager:
         live = self._live.get(session_id)
         if live is None:
             return
-        await self._retire(session_id)
+        await self._retire(session_id, reason)
         crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
         await self._store.update_session(crashed)
 
@@ -334,14 +334,14 @@ class SessionManager:
         live.watcher = asyncio.create_task(self._watch(live), name=f"watch-{session.id}")
         return ready
 
-    async def _retire(self, session_id: str) -> None:
+    async def _retire(self, session_id: str, why: str) -> None:
         """Stop this session's worker, if it runs, and wait for its execution to be recorded."""
         live = self._live.pop(session_id, None)
         if live is None:
             return
         live.retired = True
         # The execution in flight ends as a cancel ends it: a soft interrupt, then the kill.
-        await live.handle.cancel()
+        await live.handle.cancel(why)
         await live.wait_idle()
         await live.handle.aclose()
         if live.watcher is not None:
