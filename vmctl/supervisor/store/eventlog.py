@@ -24,7 +24,7 @@ import itertools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Final
 
 from vmctl.supervisor.store import rows
 from vmctl.supervisor.store.models import Execution, ExecutionMetrics
@@ -37,14 +37,11 @@ WINDOW_EVENTS = 20_000  # events of one execution appended but not yet committed
 WINDOW_BYTES = 8 * 1024 * 1024  # their payloads' bytes
 
 
-class _Row(NamedTuple):
-    """An events row as it is inserted (rows.EVENT_INSERT's order)."""
-
-    execution_id: str
-    seq: int
-    ts: str
-    type: str
-    payload: str
+# An events row as it is inserted, in rows.EVENT_INSERT's order: (execution_id, seq, ts,
+# type, payload). A plain tuple: a flood makes them by the hundred thousand.
+_Row = tuple[str, int, str, str, str]
+_SEQ: Final = 1
+_PAYLOAD: Final = 4
 
 
 class ExecutionLog:
@@ -68,10 +65,29 @@ class ExecutionLog:
     def append(self, type: str, payload: str, ts: str) -> int:
         """Add the next event (its payload as JSON text); returns its seq."""
         self.appended_seq += 1
-        self._pending.append(_Row(self.execution_id, self.appended_seq, ts, type, payload))
+        self._pending.append((self.execution_id, self.appended_seq, ts, type, payload))
         self._pending_bytes += len(payload)
         self._owner.wake(len(self._pending))
         return self.appended_seq
+
+    def extend(self, type: str, payloads: list[str], ts: str) -> None:
+        """Add several events of one type and time, in order (a batch of console lines)."""
+        first = self.appended_seq + 1
+        execution_id = self.execution_id
+        count = len(payloads)
+        self._pending.extend(
+            zip(
+                itertools.repeat(execution_id, count),
+                range(first, first + count),
+                itertools.repeat(ts, count),
+                itertools.repeat(type, count),
+                payloads,
+                strict=True,
+            )
+        )
+        self.appended_seq += len(payloads)
+        self._pending_bytes += sum(map(len, payloads))
+        self._owner.wake(len(self._pending))
 
     def track(self, metrics: Callable[[], ExecutionMetrics]) -> None:
         """Where the execution's metrics so far are read: each commit of new events writes
@@ -225,8 +241,8 @@ class EventLog:
                     self._logs.pop(log.execution_id, None)
             return
         for log, taken, final, _ in groups:
-            last = taken[-1].seq if taken else log.committed_seq
-            log._committed(last, sum(len(row.payload) for row in taken), final is not None)
+            last = taken[-1][_SEQ] if taken else log.committed_seq
+            log._committed(last, sum(len(row[_PAYLOAD]) for row in taken), final is not None)
             if final is not None:
                 self._logs.pop(log.execution_id, None)
 

@@ -395,10 +395,8 @@ class WorkerHandle:
                 self._stop(run)  # that event crossed a limit
             return
         # A batch is its lines, each recorded and counted as if it had come in its own frame.
-        for level, text in frame.lines:
-            if not run.recorder.record(*event_payload(Console(frame.id, level, text))):
-                self._stop(run)  # that line crossed a limit: the rest are dropped
-                return
+        if not run.recorder.record_console(frame.lines):
+            self._stop(run)  # a line crossed a limit: it and the rest are dropped
 
     def _terminal(self, frame: Ok | Error) -> None:
         run = self._in_flight(frame.id, frame)

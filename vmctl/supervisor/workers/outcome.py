@@ -17,7 +17,7 @@ exactly those of the REST contract (api-contract.md, "Events").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -34,6 +34,16 @@ from vmctl.supervisor.store.models import (
 
 _TRUNCATED = "…[truncated]"
 _encode = msgspec.json.Encoder().encode
+
+
+class _ConsolePayload(msgspec.Struct):
+    """A console event's payload, encoded as the dict ``{"level", "text"}`` is, key for key."""
+
+    level: str
+    text: str
+
+
+_encode_console = msgspec.json.Encoder().encode
 
 How = Literal["ok", "threw", "cancelled", "crashed"] | LimitName
 
@@ -93,6 +103,8 @@ class EventSink(Protocol):
     the store (``store/eventlog.py``), which numbers and commits them."""
 
     def append(self, type: str, payload: str, ts: str) -> int: ...
+
+    def extend(self, type: str, payloads: list[str], ts: str) -> None: ...
 
     @property
     def full(self) -> bool: ...
@@ -222,6 +234,40 @@ class ExecutionRecorder:
         self.output_bytes += len(encoded)
         self._emit(kind, payload, encoded)
         return True
+
+    def record_console(self, lines: Sequence[tuple[str, str]]) -> bool:
+        """Record a batch of console lines, each counted as if it had come alone (the same
+        payload as :func:`event_payload` gives a Console frame); False when one of them
+        crossed a limit (it and the rest are dropped).
+
+        The one event kind that comes by the hundred thousand gets a path without a dict
+        and a call per line: a flood spends most of the daemon's time here.
+        """
+        if self.ending is not None:
+            return False
+        room = self.limits.max_events - self.count
+        encoded = [_encode_console(_ConsolePayload(level, text)) for level, text in lines[:room]]
+        kept = 0
+        for event in encoded:
+            if self.output_bytes + len(event) > self._budget:
+                break
+            self.output_bytes += len(event)
+            kept += 1
+        if self._sink is None:
+            for level, text in lines[:kept]:
+                self._emit("console", {"level": level, "text": text}, b"")
+        elif kept:
+            self.count += kept
+            self._sink.extend(
+                "console", [event.decode() for event in encoded[:kept]], self._stamp()
+            )
+            if self._on_full is not None and self._sink.full:
+                self._on_full(self._sink)
+        if kept == len(lines):
+            return True
+        limit: LimitName = "max_events" if kept == room else "max_output_kb"
+        self.end(limit_reached(limit, self.limits))
+        return False
 
     def record_echo(self, text: str) -> bool:
         """Record the REPL input first; False when it alone exceeds ``max_output_kb``.
