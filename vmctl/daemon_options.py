@@ -133,6 +133,26 @@ def parse_worktree_root(value: str) -> str:
     return path
 
 
+DEFAULT_RETAIN = "30d"
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_retain(value: str) -> tuple[int | None, int | None]:
+    """``--retain``: an age (``30d``, ``12h``, ``90m``, ``3600s``) as (seconds, None), a
+    count of ended executions to keep (``10000``) as (None, count), or ``forever``."""
+    if value == "forever":
+        return None, None
+    if value.isdigit() and int(value) > 0:
+        return None, int(value)
+    number, unit = value[:-1], value[-1:]
+    if number.isdigit() and int(number) > 0 and unit in _AGE_UNITS:
+        return int(number) * _AGE_UNITS[unit], None
+    raise ValueError(
+        f"expected an age such as 30d, 12h, 90m or 3600s, a count such as 10000, "
+        f"or forever, got {value!r}"
+    )
+
+
 def parse_sandbox(value: str) -> str:
     if value not in SANDBOX_MODES:
         raise ValueError(f"expected one of {', '.join(SANDBOX_MODES)}, got {value!r}")

@@ -43,6 +43,7 @@ from vmctl.cli.up_options import (
     access_argv,
     access_options,
     check_listen,
+    check_retain,
     checked_by,
     refuse_open_no_auth,
 )
@@ -51,6 +52,7 @@ from vmctl.daemon_options import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
+    DEFAULT_RETAIN,
     parse_engine,
 )
 
@@ -93,6 +95,13 @@ def utc_now() -> str:
     help=f"Seconds a new worker has to say hello.  [default: {DEFAULT_HANDSHAKE_TIMEOUT:g}]",
 )
 @access_options
+@click.option(
+    "--retain",
+    callback=check_retain,
+    metavar="AGE|COUNT",
+    help="Keep ended executions for AGE (30d, 12h) or the newest COUNT, or forever.  "
+    f"[default: {DEFAULT_RETAIN}]",
+)
 @pass_cli
 def up(
     cli: CliContext,
@@ -108,6 +117,7 @@ def up(
     worktree_roots: tuple[Path, ...],
     sandbox: str | None,
     worker_user: str | None,
+    retain: str | None,
 ) -> None:
     """Start the daemon, in the foreground unless --detach.
 
@@ -134,6 +144,7 @@ def up(
     options += access_argv(
         no_auth, allow_hosts, allow_origins, worktree_roots, sandbox, worker_user
     )
+    options += ["--retain", retain] if retain is not None else []
     argv = daemon_argv(listen, db_path, engines, options)
     # --token before `up` is the daemon's token too; in its environment, not its argv,
     # which every local user can read.

@@ -23,6 +23,7 @@ from vmctl.daemon_options import (
     parse_host,
     parse_listen,
     parse_origin,
+    parse_retain,
     parse_worker_user,
 )
 
@@ -100,6 +101,16 @@ _ACCESS_OPTIONS = [
         f"[default: {DEFAULT_WORKER_USER}]",
     ),
 ]
+
+
+def check_retain(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--retain`` checked with the daemon's own rule (the daemon parses it again)."""
+    if value is not None:
+        try:
+            parse_retain(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def access_options(command: F) -> F:

@@ -57,6 +57,9 @@ MAX_HEAD_BYTES = 16 * 1024
 # Seconds a connection has to deliver a whole request head, from its opening or from
 # the end of the previous response; a client that trickles or idles is then closed.
 HEAD_TIMEOUT = 5.0
+# Seconds a request has to deliver its whole body, from the end of its head; one that
+# stops mid-way is then answered 400 and closed. (1 MiB at most: 100 KiB/s is enough.)
+BODY_TIMEOUT = 10.0
 # Seconds an idle connection stays open after a response (uvicorn's keep-alive).
 KEEP_ALIVE_TIMEOUT = 5
 
@@ -122,6 +125,8 @@ class DaemonConfig(msgspec.Struct, frozen=True):
     # Real paths a session's worktree must lie under (sessions/paths.py).
     worktree_roots: tuple[str, ...] = msgspec.field(default_factory=default_worktree_roots)
     # The workers' jail: "strict", "auto" or "off"; and whom they run as when we are root.
+    # --retain: (seconds, None) for an age, (None, count) for a count, (None, None) forever.
+    retain: tuple[int | None, int | None] = (30 * 86400, None)
     sandbox: str = DEFAULT_SANDBOX
     worker_user: str = DEFAULT_WORKER_USER
 

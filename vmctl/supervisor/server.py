@@ -28,6 +28,7 @@ import uvicorn
 
 from vmctl.api_token import TOKEN_ENV, TOKEN_NAME, TokenError, daemon_token, token_path
 from vmctl.daemon_options import (
+    DEFAULT_RETAIN,
     DEFAULT_SANDBOX,
     DEFAULT_WORKER_USER,
     SANDBOX_MODES,
@@ -35,6 +36,7 @@ from vmctl.daemon_options import (
     make_home,
     parse_host,
     parse_origin,
+    parse_retain,
     parse_sandbox,
     parse_worker_user,
     parse_worktree_root,
@@ -166,6 +168,14 @@ def _parser(home: str) -> argparse.ArgumentParser:
         f"Default: {' and '.join(default_worktree_roots())}.",
     )
     add(
+        "--retain",
+        type=_argument(parse_retain),
+        default=parse_retain(DEFAULT_RETAIN),
+        metavar="AGE|COUNT",
+        help="Keep ended executions (their events, and closed sessions) for AGE (30d, 12h, "
+        f"90m) or the newest COUNT, or forever. Default: {DEFAULT_RETAIN}.",
+    )
+    add(
         "--sandbox",
         type=_argument(parse_sandbox),
         default=DEFAULT_SANDBOX,
@@ -222,6 +232,7 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         worktree_roots=tuple(dict.fromkeys(args.worktree_root)) or default_worktree_roots(),
         sandbox=args.sandbox,
         worker_user=args.worker_user,
+        retain=args.retain,
     )
 
 

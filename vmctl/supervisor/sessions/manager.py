@@ -32,7 +32,7 @@ import msgspec
 
 from vmctl.supervisor.config import SHUTDOWN_TIMEOUT, DaemonConfig
 from vmctl.supervisor.sessions import execution as executions
-from vmctl.supervisor.sessions import worker_logs
+from vmctl.supervisor.sessions import retention, worker_logs
 from vmctl.supervisor.sessions.errors import (
     Conflict,
     StartupFailed,
@@ -78,7 +78,11 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
     launcher = Launcher(ForkServer(netns=sandbox.wants_netns), sandbox)
     await launcher.start()
     try:
-        async with _opened_store(config) as store, worker_logs.swept(store, config):
+        async with (
+            _opened_store(config) as store,
+            worker_logs.swept(store, config),
+            retention.pruned(store, config),
+        ):
             await launcher.wait_ready()
             manager = SessionManager(store, config, launcher)
             try:

@@ -8,6 +8,7 @@ daemon; after a power cut the file is consistent but may lack the last commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -153,8 +154,22 @@ def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
     return conn
 
 
+def _create_incremental(path: str) -> None:
+    """Make the empty database file with ``auto_vacuum = INCREMENTAL``: only a database
+    without a page yet takes it, so the pages pruning frees (store/retention.py) can be
+    given back to the file system a few at a time."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")  # writes the header, with the setting, before anything else
+    finally:
+        conn.close()
+
+
 def open_writer(path: str) -> sqlite3.Connection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        _create_incremental(path)
     conn = connect(path, read_only=False)
     try:
         _migrate(conn)

@@ -37,7 +37,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from vmctl.supervisor.store import rows, schema
+from vmctl.supervisor.store import retention, rows, schema
 from vmctl.supervisor.store.errors import (
     Duplicate,
     RowNotFound,
@@ -402,6 +402,29 @@ class Store:
             rows.events_after, execution_id=execution_id, after_seq=after_seq, limit=limit
         )
         return await self._reader.run(read)
+
+    # -- retention
+
+    async def prune(self, cutoff: str | None, keep: int | None) -> retention.Pruned:
+        """Remove ended executions (and their events) ended before ``cutoff`` or beyond the
+        newest ``keep``, and closed sessions left without any, in short steps; then give
+        the freed pages back to the file system."""
+        executions = events = sessions = 0
+        while True:
+            step = await self._writer.run(
+                functools.partial(retention.prune_step, cutoff=cutoff, keep=keep)
+            )
+            executions += step.executions
+            events += step.events
+            sessions += step.sessions
+            if step.executions < retention.EXECUTIONS_PER_STEP:
+                break
+        free = await self._writer.run(retention.vacuum_step)
+        while free > 0 and executions:
+            before, free = free, await self._writer.run(retention.vacuum_step)
+            if free >= before:
+                break
+        return retention.Pruned(executions, events, sessions)
 
     # -- recovery
 
