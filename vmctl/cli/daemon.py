@@ -143,6 +143,10 @@ def start_detached(
         raise DaemonStartError(f"another server already answers at {url}")
     log_path = home / LOG_NAME
     start_offset = log_path.stat().st_size if log_path.exists() else 0
+    # The daemon logs to the file itself, rotating it by size; its stderr is appended there
+    # too, for what comes before its logging starts (a usage error, a crash at import).
+    # (After the program, before the caller's options: those stay the argv's tail.)
+    argv = [*argv[:3], "--log-file", str(log_path), *argv[3:]]
     pid = spawn_detached(argv, home, log_path, env)
     try:
         wait_healthy(pid, url)

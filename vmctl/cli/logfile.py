@@ -60,16 +60,32 @@ def print_file(path: Path, lines: int | None = None) -> int:
 def follow(path: Path, offset: int) -> None:
     """Print what is appended to ``path`` after ``offset``, until interrupted.
 
-    A file that shrinks was truncated: start again from its top.
+    A file that shrinks was truncated: start again from its top. A file replaced by a new
+    one (the daemon rotated its log) is read to its end, then the new one from its top.
     """
     out = sys.stdout.buffer
-    with open(path, "rb") as file:
+    file = open(path, "rb")  # noqa: SIM115 (replaced when the log rotates)
+    try:
         file.seek(offset)
         while True:
             copy_out(file, out)
+            if _replaced(path, file):
+                copy_out(file, out)  # what was written before the rename
+                file.close()
+                file = open(path, "rb")  # noqa: SIM115
+                continue
             if size_of(path, file.tell()) < file.tell():
                 file.seek(0)
             time.sleep(FOLLOW_INTERVAL)
+    finally:
+        file.close()
+
+
+def _replaced(path: Path, file: BinaryIO) -> bool:
+    try:
+        return os.stat(path).st_ino != os.fstat(file.fileno()).st_ino
+    except FileNotFoundError:
+        return False  # between the rename and the new file: look again next time
 
 
 def size_of(path: Path, default: int) -> int:

@@ -127,6 +127,8 @@ class DaemonConfig(msgspec.Struct, frozen=True):
     # The workers' jail: "strict", "auto" or "off"; and whom they run as when we are root.
     # --retain: (seconds, None) for an age, (None, count) for a count, (None, None) forever.
     retain: tuple[int | None, int | None] = (30 * 86400, None)
+    log_file: str | None = None  # None: log to stderr
+    log_max_bytes: int = 10 * 1024 * 1024
     sandbox: str = DEFAULT_SANDBOX
     worker_user: str = DEFAULT_WORKER_USER
 

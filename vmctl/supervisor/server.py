@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import logging.handlers
 import os
 import pwd
 import signal
@@ -64,6 +65,8 @@ from vmctl.supervisor.http.app import build_app, stop_sessions
 
 logger = logging.getLogger("vmctl.daemon")
 
+LOG_BACKUPS = 2  # rotated daemon logs kept beside the current one
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 LARGE_BUFFER_BYTES = 1024 * 1024
 
@@ -168,6 +171,19 @@ def _parser(home: str) -> argparse.ArgumentParser:
         f"Default: {' and '.join(default_worktree_roots())}.",
     )
     add(
+        "--log-file",
+        metavar="PATH",
+        help="Log to PATH, rotated by size (PATH.1, PATH.2 keep the older lines), "
+        "instead of to stderr. `vmctl up --detach` logs to $VMCTL_HOME/daemon.log.",
+    )
+    add(
+        "--log-max-bytes",
+        type=_argument(_positive_int),
+        default=DEFAULT_LOG_MAX_BYTES,
+        metavar="N",
+        help=f"Rotate the --log-file past N bytes. Default: {DEFAULT_LOG_MAX_BYTES}.",
+    )
+    add(
         "--retain",
         type=_argument(parse_retain),
         default=parse_retain(DEFAULT_RETAIN),
@@ -233,6 +249,8 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         sandbox=args.sandbox,
         worker_user=args.worker_user,
         retain=args.retain,
+        log_file=os.path.abspath(args.log_file) if args.log_file else None,
+        log_max_bytes=args.log_max_bytes,
     )
 
 
@@ -262,9 +280,16 @@ def _strip_group_and_other(path: str) -> None:
 
 def serve(config: DaemonConfig) -> None:
     """Run the daemon in the foreground until SIGINT or SIGTERM."""
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if config.log_file is not None:
+        # Rotated by size, so a busy daemon's log cannot fill the disk it needs for its
+        # store, and the newest lines (the error of a moment ago) are always there to read.
+        handler = logging.handlers.RotatingFileHandler(
+            config.log_file, maxBytes=config.log_max_bytes, backupCount=LOG_BACKUPS
+        )
     logging.basicConfig(
         level=logging.INFO,
-        stream=sys.stderr,
+        handlers=[handler],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = build_app(config)
@@ -307,6 +332,12 @@ def main(argv: list[str] | None = None) -> None:
     os.umask(0o077)
     _return_large_buffers()
     serve(parse_args(argv))
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return int(value)
 
 
 def _return_large_buffers() -> None:
