@@ -283,6 +283,25 @@ def test_native_overshoot_is_killed_at_the_hard_deadline(
     assert session["id"] not in api.get("/runtime/summary").json()["active_session_ids"]
 
 
+def test_native_overrun_answered_inside_the_grace_is_a_timeout_and_keeps_state(
+    api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    session = make_session(make_template(cpu_ms=100, wall_ms=3000))
+    _repl(api, session["id"], "var survivor = 'still here'")
+    # About 0.5 s of CPU in one BigInt operation the interrupt never sees: the worker
+    # answers ok, late, before the hard deadline (wall_ms + 1 s) would kill it.
+    code = "(7n ** 150000n).toString().length"
+    details = _limit_failure(_repl(api, session["id"], code), "EXECUTION_TIMEOUT", "cpu_ms")
+    assert details["limit_value"] == 100
+    execution = api.get(f"/executions/{details['execution_id']}").json()
+    assert execution["status"] == "timeout" and execution["result"] is None
+    assert execution["metrics"]["cpu_ms"] > 100
+    assert execution["error"]["limit"] == "cpu_ms"
+    assert _events(api, execution["id"])[-1]["payload"]["limit"] == "cpu_ms"
+    assert api.get(f"/sessions/{session['id']}").json()["status"] == "ready"
+    assert _repl(api, session["id"], "survivor").json()["result"]["preview"] == "still here"
+
+
 def test_memory_limit_then_session_still_works(
     api: httpx.Client, make_template: Make, make_session: Make
 ) -> None:

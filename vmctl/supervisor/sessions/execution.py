@@ -143,8 +143,8 @@ def _never_started(
     recorder = ExecutionRecorder(limits, log)
     if echo is not None:
         recorder.record_echo(echo)
-    if live.retired:
-        recorder.end(cancelled("the session was closed before it started"))
+    if live.retired_on_purpose:
+        recorder.end(cancelled(f"{live.retired_because} before it started"))
     else:
         recorder.end(crashed(live.handle.exit_reason or "exited", live.handle.stderr_tail()))
     return recorder.outcome(0.0, 0.0)

@@ -10,6 +10,9 @@ from vmctl.supervisor.sessions.errors import Conflict
 from vmctl.supervisor.store.models import Session
 from vmctl.supervisor.workers import WorkerHandle
 
+# Why a session whose worker died on its own was retired (see LiveSession.retired_because).
+WORKER_DIED = "its worker died"
+
 
 class LiveSession:
     """A session with a worker: its row as last written, its worker, its execution in flight.
@@ -23,12 +26,27 @@ class LiveSession:
         self.session = session
         self.handle = handle
         self.mem_mb = mem_mb  # applied at worker start; later changes wait for a restart
-        # Set by the manager as it takes the session out of its table (close, restart,
-        # shutdown, crash): from then on nothing new is sent to this worker.
-        self.retired = False
+        # Why the manager took the session out of its table, set as it does: the
+        # sentence of a close, restart or shutdown, or WORKER_DIED. From then on
+        # nothing new is sent to this worker.
+        self.retired_because: str | None = None
         self.watcher: asyncio.Task[None] | None = None
         self._turn = asyncio.Lock()
         self._execution_id: str | None = None  # the execution holding the turn
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_because is not None
+
+    @property
+    def retired_on_purpose(self) -> bool:
+        """Closed, restarted or shut down while its worker was up: not a crash.
+
+        A worker that died first is a crash whatever retired the session since (a
+        close stops the worker only after the execution holding the turn is recorded,
+        so for that execution a dead worker died on its own).
+        """
+        return self.retired_because not in (None, WORKER_DIED) and self.handle.alive
 
     @property
     def busy(self) -> bool:

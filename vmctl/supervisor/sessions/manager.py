@@ -40,7 +40,7 @@ from vmctl.supervisor.sessions.errors import (
     not_found,
     store_call,
 )
-from vmctl.supervisor.sessions.live import LiveSession, SessionLocks
+from vmctl.supervisor.sessions.live import WORKER_DIED, LiveSession, SessionLocks
 from vmctl.supervisor.sessions.paths import (
     check_in_roots,
     clean_relative_path,
@@ -343,7 +343,7 @@ class SessionManager:
         live = self._live.pop(session_id, None)
         if live is None:
             return
-        live.retired = True
+        live.retired_because = why
         # The execution in flight ends as a cancel ends it: a soft interrupt, then the kill.
         await live.handle.cancel(why)
         await live.wait_idle()
@@ -362,7 +362,7 @@ class SessionManager:
         async with self._locks.hold(live.session.id):
             if live.retired:
                 return
-            live.retired = True
+            live.retired_because = WORKER_DIED
             self._live.pop(live.session.id, None)
             reason = live.handle.exit_reason or "the worker process exited"
             tail = live.handle.stderr_tail().strip()
@@ -400,7 +400,12 @@ class SessionManager:
         live = self._live.get(session_id)
         if live is not None and not live.retired:
             return live
-        session = await self.get_session(session_id)
+        # A change may be under way (a crash not yet written, a restart): its outcome.
+        async with self._locks.hold(session_id):
+            live = self._live.get(session_id)
+            if live is not None and not live.retired:
+                return live
+            session = await self.get_session(session_id)
         raise Conflict(
             "SESSION_NOT_READY",
             f"Session is {session.status}",

@@ -65,6 +65,7 @@ from vmctl.supervisor.workers.outcome import (
     event_payload,
     from_error,
     limit_reached,
+    within_time,
 )
 from vmctl.supervisor.workers.process import WorkerProcess
 from vmctl.supervisor.workers.sandboxing import SandboxRefused
@@ -403,11 +404,13 @@ class WorkerHandle:
         if run is None:
             return
         run.cpu_ms = frame.cpu_ms
-        run.recorder.end(from_error(frame, run.limits) if isinstance(frame, Error) else OK)
+        run.finish()
+        ending = from_error(frame, run.limits) if isinstance(frame, Error) else OK
+        # An answer past cpu_ms or wall_ms is a timeout, whatever it says: see within_time.
+        run.recorder.end(within_time(ending, run.limits, run.cpu_ms, run.wall_ms))
         self._run = None
         if self._state is WorkerState.BUSY:
             self._state = WorkerState.IDLE
-        run.finish()
 
     def _in_flight(self, request_id: int, frame: Frame) -> _Run | None:
         if self._run is None or self._run.id != request_id:

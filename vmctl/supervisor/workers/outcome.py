@@ -10,8 +10,10 @@ whatever the worker keeps sending. Its :class:`Outcome` is what
 
 An :class:`Ending` says why an execution ended, in the words of the execution
 record: its status and the contract's error code (:data:`_ENDINGS` is the one
-table of them), with the final ``system`` event it is due. Event payloads are
-exactly those of the REST contract (api-contract.md, "Events").
+table of them), with the final ``system`` event it is due. A worker's answer that
+came after ``cpu_ms`` or ``wall_ms`` had passed ends it as a timeout all the same
+(:func:`within_time`). Event payloads are exactly those of the REST contract
+(api-contract.md, "Events").
 """
 
 from __future__ import annotations
@@ -128,7 +130,12 @@ OK = _ending("ok")
 def limit_reached(limit: LimitName, limits: Limits, detail: str = "") -> Ending:
     """The execution was stopped by one of its limits; ``detail`` is appended to the message."""
     value: int = getattr(limits, limit)
-    message = f"Execution stopped: {limit} limit of {value} reached{detail}"
+    return _limit_ending(
+        limit, value, f"Execution stopped: {limit} limit of {value} reached{detail}"
+    )
+
+
+def _limit_ending(limit: LimitName, value: int, message: str) -> Ending:
     note = {"level": "error", "message": message, "limit": limit, "limit_value": value}
     return _ending(limit, message=message, limit=limit, limit_value=value, note=note)
 
@@ -159,6 +166,34 @@ def from_error(frame: Error, limits: Limits) -> Ending:
         case code:
             note = {"level": "error", "message": frame.message, "code": code}
             return Ending("error", code, frame.message, note=note)
+
+
+def within_time(ending: Ending, limits: Limits, cpu_ms: float, wall_ms: float) -> Ending:
+    """``ending``, or a timeout when the execution used more than its ``cpu_ms`` or
+    ``wall_ms`` without a limit having ended it.
+
+    The soft interrupt cannot stop one native operation (a BigInt ``toString``, a huge
+    sort); one that finishes inside the hard deadline's grace answers late, and its
+    answer does not count. When both passed, the smaller limit is named: the one that
+    was reached first.
+    """
+    if ending.limit is not None:
+        return ending
+    used = {"cpu_ms": cpu_ms, "wall_ms": wall_ms}
+    passed: list[LimitName] = [
+        name for name in ("cpu_ms", "wall_ms") if used[name] > getattr(limits, name)
+    ]
+    if not passed:
+        return ending
+    limit = min(passed, key=lambda name: int(getattr(limits, name)))
+    value: int = getattr(limits, limit)
+    spent = f"{used[limit]:.0f} ms of {'CPU' if limit == 'cpu_ms' else 'wall'} time"
+    return _limit_ending(
+        limit,
+        value,
+        f"Execution timed out: {limit} limit of {value} passed; it answered only after"
+        f" {spent}, and its answer was discarded",
+    )
 
 
 def event_payload(frame: EventFrame) -> tuple[EventType, dict[str, Any]]:
