@@ -37,7 +37,7 @@ def measure_live(plan: Plan, home: Path) -> list[Summary]:
     with running_daemon(home) as daemon, daemon.client(CLIENT_TIMEOUT) as client:
         body = _session_body(client, home / "worktree")
         template = body["template_id"]
-        limits = {"max_events": 100_000, "max_output_kb": 8192, "wall_ms": 60_000}
+        limits = {"max_events": 100_000, "max_output_kb": 8192, "wall_ms": 60_000, "cpu_ms": 60_000}
         _expect(client.put(f"/templates/{template}/settings", json={"limits": limits}), 200)
         with _session(client, body) as session_id:
             results = _floods(client, session_id, plan, daemon.proc.pid)
