@@ -82,8 +82,9 @@ class VmctlProcess:
         """Until a line of ``stream`` contains ``text`` (bounded)."""
         with self._changed:
             found = self._changed.wait_for(
-                lambda: any(text in line for line in self.lines[stream])
-                or self.proc.poll() is not None,
+                lambda: (
+                    any(text in line for line in self.lines[stream]) or self.proc.poll() is not None
+                ),
                 LINE_TIMEOUT,
             )
             if not any(text in line for line in self.lines[stream]):

@@ -74,9 +74,7 @@ def test_ctrl_c_with_json_ends_with_the_cancelled_record(
     assert '"status":"cancelled"' in out[-1] and '"seq"' not in out[-1]
 
 
-def test_ctrl_c_stops_a_one_shot_run_and_cleans_up(
-    daemon: Daemon, vmctl_json: Json
-) -> None:
+def test_ctrl_c_stops_a_one_shot_run_and_cleans_up(daemon: Daemon, vmctl_json: Json) -> None:
     templates = {t["id"] for t in vmctl_json("template", "list")}
     argv = ("run", str(TESTAPPS / "loop" / "main.js"), "--timeout-ms", "60000")
     with vmctl_process(daemon.url, str(daemon.home), *argv) as process:

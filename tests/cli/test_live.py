@@ -101,9 +101,7 @@ def test_follow_an_unknown_execution_is_an_error(vmctl: Vmctl) -> None:
     assert result.stderr.rstrip().endswith("(EXECUTION_NOT_FOUND)")
 
 
-def test_json_streams_one_event_per_line_then_the_record(
-    vmctl: Vmctl, hello_session: str
-) -> None:
+def test_json_streams_one_event_per_line_then_the_record(vmctl: Vmctl, hello_session: str) -> None:
     result = vmctl("--json", "exec", "repl", hello_session, 'console.log("hi"); 6 * 7')
     assert result.exit_code == 0, result.output
     *events, record = [json.loads(line) for line in result.stdout.splitlines()]

@@ -43,6 +43,7 @@ from vmctl.daemon_options import (
     parse_worktree_root,
 )
 from vmctl.supervisor.config import (
+    BODY_TIMEOUT,
     DB_NAME,
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LISTEN,
@@ -120,7 +121,8 @@ _BOUNDS = (
     f"  a request line and headers of at most {MAX_HEAD_BYTES // 1024} KiB (else 400), delivered\n"
     f"  within {HEAD_TIMEOUT:g} s of the connection's opening or of the previous response\n"
     "  (else the connection is closed);\n"
-    f"  a body of at most {MAX_BODY_BYTES // (1024 * 1024)} MiB (else 413);\n"
+    f"  a body of at most {MAX_BODY_BYTES // (1024 * 1024)} MiB (else 413), delivered within\n"
+    f"  {BODY_TIMEOUT:g} s of the end of its head (else 400 and the connection is closed);\n"
     f"  {KEEP_ALIVE_TIMEOUT} s idle after a response."
 )
 

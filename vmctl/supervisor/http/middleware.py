@@ -8,7 +8,7 @@ a request without the token; :class:`JsonBody` refuses a body that is not JSON;
 :class:`BodyLimit` refuses a body over the limit, whatever its Content-Length
 claimed. Each is plain ASGI: a refusal is the envelope of errors.py, sent before
 the app sees the request. What comes before them (connection count, head size and
-time) is bounded by the connection itself (``vmctl/supervisor/connections.py``).
+time, body time) is bounded by the connection itself (``vmctl/supervisor/connections.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 import uuid
 from urllib.parse import quote
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmctl.supervisor.http.errors import (
@@ -29,6 +30,7 @@ from vmctl.supervisor.http.errors import (
     too_large,
 )
 from vmctl.supervisor.http.hosts import AllowedHosts
+from vmctl.supervisor.sessions.errors import client_error
 
 logger = logging.getLogger("vmctl.http")
 
@@ -120,7 +122,8 @@ class AccessLog(_HttpOnly):
 
 class ServerErrors(_HttpOnly):
     """The last resort: a bug is logged with the request id and answered ``INTERNAL``
-    without a traceback (if no answer has started yet)."""
+    without a traceback (if no answer has started yet). A client gone before its body
+    ended is no bug: one line, and nobody to answer."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -132,10 +135,18 @@ class ServerErrors(_HttpOnly):
 
         try:
             await self.app(scope, receive, send_noting_start)
-        except Exception:
-            logger.exception("request %s failed", scope[REQUEST_ID])
+        except ClientDisconnect:
+            # It hung up, or its body ran out of time and connections.py answered for it.
+            logger.info("request %s: the client left before its body ended", scope[REQUEST_ID])
+        except Exception as exc:
+            known = client_error(exc)  # a fault the client is to be told of (a full disk)
+            if known is None:
+                logger.exception("request %s failed", scope[REQUEST_ID])
+            else:
+                logger.error("request %s: %s (%s)", scope[REQUEST_ID], known.message, exc)
             if not started:
-                await internal_error(scope[REQUEST_ID])(scope, receive, send)
+                answer = internal_error(scope[REQUEST_ID]) if known is None else envelope(known)
+                await answer(scope, receive, send)
 
 
 class HostGuard(_HttpOnly):

@@ -27,6 +27,7 @@ from vmctl.supervisor.store import (
     Duplicate,
     RowNotFound,
     StoreError,
+    StoreFull,
     TemplateInUse,
     TemplateNameTaken,
 )
@@ -97,10 +98,26 @@ async def store_call(call: Awaitable[T]) -> T:
         raise translated from None
 
 
+def client_error(exc: BaseException) -> VmctlError | None:
+    """What a client is told of an exception no handler turned into an answer: a store
+    fault it should know of (the disk is full), or None (a bug: ``INTERNAL``)."""
+    if isinstance(exc, StoreError):
+        translated = _from_store(exc)
+        if isinstance(translated, VmctlError):
+            return translated
+    return None
+
+
 def _from_store(exc: StoreError) -> VmctlError | StoreError:
     """What the client is told of a store error; a StoreError that is not about the
     request (a failed disk, a corrupt file) stays itself and becomes ``INTERNAL``."""
     match exc:
+        case StoreFull():
+            return Unavailable(
+                "STORE_FULL",
+                "The store has no room left on its disk: nothing was written "
+                "(reads still work; free space, or let retention prune)",
+            )
         case RowNotFound():
             return not_found(exc.resource, exc.id)
         case TemplateNameTaken():

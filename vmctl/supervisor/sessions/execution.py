@@ -17,9 +17,9 @@ from typing import Any
 import msgspec
 
 from vmctl.protocol import ExecRepl, RunFile, RuntimeOptions
-from vmctl.supervisor.sessions.errors import ExecutionFailed
+from vmctl.supervisor.sessions.errors import ExecutionFailed, Unavailable
 from vmctl.supervisor.sessions.live import LiveSession
-from vmctl.supervisor.store import ExecutionLog, Store
+from vmctl.supervisor.store import ExecutionLog, Store, StoreFull
 from vmctl.supervisor.store.models import (
     Execution,
     ExecutionKind,
@@ -100,7 +100,22 @@ async def run_recorded(
         await asyncio.shield(log.finish(_stopped_by_shutdown(execution)))
         raise
     finished = _finished(execution, outcome)
-    await asyncio.shield(log.finish(finished))
+    try:
+        await asyncio.shield(log.finish(finished))
+    except StoreFull:
+        # The store keeps the record in memory and writes it once there is room
+        # (store/eventlog.py); its events that could not be committed are lost.
+        raise Unavailable(
+            "STORE_FULL",
+            f"The execution ended ({finished.status}) but the store has no room left: its "
+            "record is written once there is room, without the events that were not",
+            {
+                "execution_id": execution.id,
+                "session_id": execution.session_id,
+                "status": finished.status,
+                "events_not_recorded": log.events_lost,
+            },
+        ) from None
     return finished, outcome
 
 

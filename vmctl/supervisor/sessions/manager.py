@@ -49,7 +49,7 @@ from vmctl.supervisor.sessions.paths import (
 )
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
-from vmctl.supervisor.store import EventPage, Store, open_store
+from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
 from vmctl.supervisor.store.models import (
     Execution,
     Session,
@@ -64,6 +64,7 @@ from vmctl.supervisor.workers.sandboxing import open_sandbox, sandbox_summary
 
 logger = logging.getLogger("vmctl.sessions")
 
+RECOVERY_RETRY_SECONDS = 5.0  # a recovery the full store refused, tried again
 # How much of a dead worker's stderr goes into the session's last_error.
 STDERR_IN_REASON = 2000
 
@@ -95,22 +96,53 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
 
 @contextlib.asynccontextmanager
 async def _opened_store(config: DaemonConfig) -> AsyncIterator[Store]:
-    """The store, with what a previous daemon left behind marked; closed at the end."""
+    """The store, with what a previous daemon left behind marked; closed at the end.
+
+    On a full disk the daemon starts all the same, to serve reads: the recovery is
+    tried again every :data:`RECOVERY_RETRY_SECONDS` until the store takes it.
+    """
     store = await open_store(config.db_path)
+    retrying: asyncio.Task[None] | None = None
+    try:
+        if not await _recover(store):
+            retrying = asyncio.create_task(_recover_later(store), name="recover-store")
+        yield store
+    finally:
+        if retrying is not None:
+            retrying.cancel()
+            await asyncio.wait([retrying])
+        await store.aclose()
+        logger.info("store closed")
+
+
+async def _recover(store: Store, *, first: bool = True) -> bool:
+    """Mark what a previous daemon left; False when the store has no room for it yet."""
     try:
         sessions, runs = await store.recover_abandoned(
             "the daemon stopped without closing this session"
         )
-        if sessions or runs:
-            logger.warning(
-                "recovered %d session(s) and %d execution(s) left by a previous daemon",
-                sessions,
-                runs,
+    except StoreFull:
+        if first:
+            logger.error(
+                "the store's disk is full: the daemon serves reads, and marks what the "
+                "previous daemon left once it can write (it tries every %g s)",
+                RECOVERY_RETRY_SECONDS,
             )
-        yield store
-    finally:
-        await store.aclose()
-        logger.info("store closed")
+        return False
+    if sessions or runs:
+        logger.warning(
+            "recovered %d session(s) and %d execution(s) left by a previous daemon",
+            sessions,
+            runs,
+        )
+    return True
+
+
+async def _recover_later(store: Store) -> None:
+    while True:
+        await asyncio.sleep(RECOVERY_RETRY_SECONDS)
+        if await _recover(store, first=False):
+            return
 
 
 class SessionManager:
@@ -153,6 +185,9 @@ class SessionManager:
         return await self._store.list_sessions(status)
 
     async def get_execution(self, execution_id: str) -> Execution:
+        log = self._store.events.get(execution_id)
+        if log is not None and (unwritten := log.unwritten_final) is not None:
+            return unwritten  # it ended; the full store has not taken its record yet
         execution = await self._store.get_execution(execution_id)
         if execution is None:
             raise not_found("execution", execution_id)
@@ -276,7 +311,11 @@ class SessionManager:
         logger.info("shutdown: closing %d session(s)", len(ids))
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT):
-                await asyncio.gather(*(self._stop_for_shutdown(sid, reason) for sid in ids))
+                stops = (self._stop_for_shutdown(sid, reason) for sid in ids)
+                # Every session is stopped even when writing one's state fails (a full disk).
+                for failed in await asyncio.gather(*stops, return_exceptions=True):
+                    if isinstance(failed, Exception):
+                        logger.error("shutdown: a session's state was not written: %s", failed)
         except TimeoutError:
             logger.error("shutdown: sessions did not close within %ss", SHUTDOWN_TIMEOUT)
         # Runs nobody waited for have recorded their end with their worker's: let them return.

@@ -13,6 +13,7 @@ from vmctl.supervisor.store.errors import (
     Duplicate,
     RowNotFound,
     StoreError,
+    StoreFull,
     TemplateInUse,
     TemplateNameTaken,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "RowNotFound",
     "Store",
     "StoreError",
+    "StoreFull",
     "TemplateInUse",
     "TemplateNameTaken",
     "open_store",

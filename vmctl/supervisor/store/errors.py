@@ -5,6 +5,7 @@ write job leaves it through :func:`constraints` as one of these, and anything
 else SQLite raises leaves its thread through :func:`as_store_error`::
 
     StoreError              the store could not do it (SQLite's message inside)
+    ├── StoreFull           no room left on its disk (SQLITE_FULL): nothing was written
     ├── RowNotFound         the template / session / execution referred to does not exist
     ├── TemplateNameTaken   another template has that name
     ├── TemplateInUse       a session of the template is not closed
@@ -20,6 +21,10 @@ from collections.abc import Iterator, Mapping
 
 class StoreError(Exception):
     """The store could not do what was asked."""
+
+
+class StoreFull(StoreError):
+    """A write found no room left for the store (its disk, or its file's size limit)."""
 
 
 class RowNotFound(StoreError):
@@ -76,7 +81,8 @@ def constraints(
 def as_store_error(exc: Exception) -> Exception:
     """What a caller sees of an exception raised on a store thread."""
     if isinstance(exc, sqlite3.Error):
-        error = StoreError(f"{type(exc).__name__}: {exc}")
+        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        error = (StoreFull if full else StoreError)(f"{type(exc).__name__}: {exc}")
         error.__cause__ = exc
         return error
     return exc

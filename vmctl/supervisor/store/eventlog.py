@@ -35,6 +35,8 @@ FLUSH_DELAY = 0.01  # seconds from a group's first event to its commit, when it 
 FLUSH_EVENTS = 5_000  # a group this large is committed at once
 WINDOW_EVENTS = 20_000  # events of one execution appended but not yet committed
 WINDOW_BYTES = 8 * 1024 * 1024  # their payloads' bytes
+RETRY_SECONDS = 1.0  # an ended record the store refused is tried again this much later
+CLOSE_ATTEMPTS = 3  # flushes at shutdown before what the store refuses is given up
 
 
 # An events row as it is inserted, in rows.EVENT_INSERT's order: (execution_id, seq, ts,
@@ -52,6 +54,7 @@ class ExecutionLog:
         self.appended_seq = 0
         self.committed_seq = 0
         self.ended = False  # its final row is committed
+        self.events_lost = 0  # appended but never committed (their commit failed)
         self._owner = owner
         self._pending: list[_Row] = []
         self._pending_bytes = 0
@@ -150,9 +153,15 @@ class ExecutionLog:
             for callback in callbacks:
                 callback()
 
-    def _failed(self, error: BaseException, final: bool) -> None:
+    @property
+    def unwritten_final(self) -> Execution | None:
+        """The ended record a failed commit could not write: the truth until it is written."""
+        return self._final if self._final is not None and not self.ended else None
+
+    def _failed(self, error: BaseException, final: bool, lost: int) -> None:
+        self.events_lost += lost
         if final and not self._done.done():
-            self._done.set_exception(error)
+            self._done.set_exception(error)  # the waiting client learns now; the row is retried
         self._notify()
         # What could not be committed is gone: its producer must not wait for it.
         self._in_flight_bytes = 0
@@ -178,7 +187,9 @@ class EventLog:
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._retry: asyncio.TimerHandle | None = None
         self._closing = False
+        self._close_attempts = 0
 
     def open(self, execution_id: str) -> ExecutionLog:
         if self._task is None:
@@ -201,12 +212,28 @@ class EventLog:
             self._urgent.set()
 
     async def aclose(self) -> None:
-        """Commit what is pending (every running execution has finished by now), then stop."""
+        """Commit what is pending (every running execution has finished by now), then stop.
+
+        Ended records the store still refuses after :data:`CLOSE_ATTEMPTS` tries are left
+        ``running`` in it; the next start marks them cancelled.
+        """
         self._closing = True
         self._wanted.set()
         self._urgent.set()
         if self._task is not None:
             await self._task
+        unwritten = [log.execution_id for log in self._logs.values() if log.unwritten_final]
+        if unwritten:
+            logger.error("the ended records of %s could not be written", ", ".join(unwritten))
+
+    def _retry_later(self) -> None:
+        if self._retry is None or self._retry.cancelled():
+            loop = asyncio.get_running_loop()
+            self._retry = loop.call_later(RETRY_SECONDS, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self.wake(FLUSH_EVENTS)
 
     async def _run(self) -> None:
         while True:
@@ -220,8 +247,12 @@ class EventLog:
                 await self._flush()
             except Exception:  # the task must outlive a bug, or every execution would hang
                 logger.exception("the event log's flush failed")
-            if self._closing and not any(log._pending for log in self._logs.values()):
-                return
+            if self._closing:
+                self._close_attempts += 1
+                waiting = any(log._pending or log.unwritten_final for log in self._logs.values())
+                if not waiting or self._close_attempts >= CLOSE_ATTEMPTS:
+                    return
+                self._wanted.set()
 
     async def _flush(self) -> None:
         groups = []
@@ -234,11 +265,17 @@ class EventLog:
         try:
             await self._commit(lambda conn: _write(conn, groups))
         except Exception as exc:
-            logger.error("events of %d execution(s) could not be committed: %s", len(groups), exc)
-            for log, _, final, _ in groups:
-                log._failed(exc, final is not None)
-                if final is not None:
-                    self._logs.pop(log.execution_id, None)
+            lost = sum(len(taken) for _, taken, _, _ in groups)
+            logger.error(
+                "%d event(s) of %d execution(s) could not be committed and are lost: %s",
+                lost, len(groups), exc,
+            )  # fmt: skip
+            for log, taken, final, _ in groups:
+                log._failed(exc, final is not None, len(taken))
+            if any(final is not None for _, _, final, _ in groups):
+                # An ended record stays in memory and is tried again (alone: its lost
+                # events are not), so no row says running longer than the store refuses.
+                self._retry_later()
             return
         for log, taken, final, _ in groups:
             last = taken[-1][_SEQ] if taken else log.committed_seq
