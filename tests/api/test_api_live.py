@@ -418,3 +418,17 @@ def test_a_stream_cut_by_a_killed_daemon_resumes_on_the_next_one(
     assert seqs == list(range(1, len(seqs) + 1))  # nothing missed, nothing twice
     assert rest[-2]["event"] == "system"
     assert json.loads(rest[-1]["data"])["status"] == "cancelled"
+
+
+def test_a_stream_never_ends_before_the_last_events_are_sent(
+    api: httpx.Client, daemon: Daemon, make_session: Make
+) -> None:
+    # The end message must come after every event, even when the execution ends while its
+    # last events are still on their way to the store.
+    session = make_session()
+    for round_ in range(50):
+        record = _start(api, session["id"], f"console.log('line {round_}'); {round_}")
+        # On the same connection, at once: the stream's first read lands as the run ends.
+        with api.stream("GET", f"/executions/{record['id']}/stream", timeout=30) as response:
+            kinds = [m.get("event") for m in _messages(response.iter_lines()) if "comment" not in m]
+        assert kinds == ["input_echo", "console", "value", "end"], round_

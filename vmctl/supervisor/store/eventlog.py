@@ -55,6 +55,7 @@ class ExecutionLog:
         self.committed_seq = 0
         self.ended = False  # its final row is committed
         self.events_lost = 0  # appended but never committed (their commit failed)
+        self._final_refused = False  # a commit with its ended record failed
         self._owner = owner
         self._pending: list[_Row] = []
         self._pending_bytes = 0
@@ -155,11 +156,18 @@ class ExecutionLog:
 
     @property
     def unwritten_final(self) -> Execution | None:
-        """The ended record a failed commit could not write: the truth until it is written."""
-        return self._final if self._final is not None and not self.ended else None
+        """The ended record a failed commit could not write: the truth until it is written.
+
+        Only after a failure: before its first commit an ended record must not be shown,
+        or a reader would think every event committed while the last ones are on their way.
+        """
+        if self._final_refused and not self.ended:
+            return self._final
+        return None
 
     def _failed(self, error: BaseException, final: bool, lost: int) -> None:
         self.events_lost += lost
+        self._final_refused = self._final_refused or final
         if final and not self._done.done():
             self._done.set_exception(error)  # the waiting client learns now; the row is retried
         self._notify()
