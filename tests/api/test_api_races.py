@@ -9,11 +9,12 @@ import collections
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from real_daemon import error_code
+from real_daemon import error_code, running_daemon, session_body, wait_until
 
 Make = Callable[..., dict[str, Any]]
 
@@ -52,3 +53,22 @@ def _kind(api: httpx.Client, response: httpx.Response) -> str:
         details = response.json()["error"]["details"]
         return f"409 {details['status']}"
     return f"{response.status_code} {response.text}"
+
+
+def test_an_idle_worker_that_stops_answering_is_found_by_the_heartbeat(
+    tmp_path: Path, worktree: Path
+) -> None:
+    args = ["--heartbeat-interval", "0.2"]
+    with running_daemon(tmp_path / "home", args) as daemon, daemon.client() as api:
+        template = api.post("/templates", json={"name": "t"}).json()
+        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        os.kill(session["runtime_meta"]["pid"], signal.SIGSTOP)
+        wait_until(
+            lambda: api.get(f"/sessions/{session['id']}").json()["status"] == "crashed",
+            timeout=15,
+        )
+        crashed = api.get(f"/sessions/{session['id']}").json()
+        # Another session, answering, is left alone.
+        other = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        assert "no answer to a heartbeat within 5 s" in crashed["last_error"]
+        assert api.get(f"/sessions/{other['id']}").json()["status"] == "ready"

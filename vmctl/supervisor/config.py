@@ -83,6 +83,9 @@ KILL_WAIT = 5.0
 # After a worker's exit, for the pipes' last bytes (the stderr tail of a crash). Only a
 # process that left the worker's group can hold them open that long.
 DRAIN_GRACE = 0.25
+# An idle worker's answer to a heartbeat ping (its reader thread answers at once).
+HEARTBEAT_TIMEOUT = 5.0
+DEFAULT_HEARTBEAT_INTERVAL = 30.0
 # How long daemon shutdown waits for every worker's kill ladder together.
 SHUTDOWN_TIMEOUT = 10.0
 # How long uvicorn waits for in-flight requests once the workers are stopped.
@@ -127,6 +130,7 @@ class DaemonConfig(msgspec.Struct, frozen=True):
     # The workers' jail: "strict", "auto" or "off"; and whom they run as when we are root.
     # --retain: (seconds, None) for an age, (None, count) for a count, (None, None) forever.
     retain: tuple[int | None, int | None] = (30 * 86400, None)
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL  # 0: no heartbeat
     log_file: str | None = None  # None: log to stderr
     log_max_bytes: int = 10 * 1024 * 1024
     sandbox: str = DEFAULT_SANDBOX

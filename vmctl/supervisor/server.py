@@ -46,10 +46,12 @@ from vmctl.supervisor.config import (
     BODY_TIMEOUT,
     DB_NAME,
     DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
     GRACEFUL_SHUTDOWN_SECONDS,
     HEAD_TIMEOUT,
+    HEARTBEAT_TIMEOUT,
     KEEP_ALIVE_TIMEOUT,
     MAX_BODY_BYTES,
     MAX_CONNECTIONS,
@@ -173,6 +175,15 @@ def _parser(home: str) -> argparse.ArgumentParser:
         f"Default: {' and '.join(default_worktree_roots())}.",
     )
     add(
+        "--heartbeat-interval",
+        type=_argument(_seconds),
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        metavar="SECONDS",
+        help="Ping idle workers this often; one that does not answer within "
+        f"{HEARTBEAT_TIMEOUT:g} s is killed and its session crashed (0: never). "
+        f"Default: {DEFAULT_HEARTBEAT_INTERVAL:g}.",
+    )
+    add(
         "--log-file",
         metavar="PATH",
         help="Log to PATH, rotated by size (PATH.1, PATH.2 keep the older lines), "
@@ -253,6 +264,7 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         retain=args.retain,
         log_file=os.path.abspath(args.log_file) if args.log_file else None,
         log_max_bytes=args.log_max_bytes,
+        heartbeat_interval=args.heartbeat_interval,
     )
 
 
@@ -334,6 +346,16 @@ def main(argv: list[str] | None = None) -> None:
     os.umask(0o077)
     _return_large_buffers()
     serve(parse_args(argv))
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"expected 0 to 86400 seconds, got {value!r}")
+    return seconds
 
 
 def _positive_int(value: str) -> int:

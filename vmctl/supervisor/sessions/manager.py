@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from vmctl.supervisor.config import SHUTDOWN_TIMEOUT, DaemonConfig
+from vmctl.supervisor.config import HEARTBEAT_TIMEOUT, SHUTDOWN_TIMEOUT, DaemonConfig
 from vmctl.supervisor.sessions import execution as executions
 from vmctl.supervisor.sessions import retention, worker_logs
 from vmctl.supervisor.sessions.errors import (
@@ -86,9 +86,12 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
         ):
             await launcher.wait_ready()
             manager = SessionManager(store, config, launcher)
+            heartbeat = asyncio.create_task(manager.keep_beating(), name="heartbeat")
             try:
                 yield manager
             finally:
+                heartbeat.cancel()
+                await asyncio.wait([heartbeat])
                 await manager.aclose()
     finally:
         await launcher.aclose()
@@ -160,6 +163,19 @@ class SessionManager:
         # Executions this daemon runs now -> their session; and the runs nobody waits for.
         self._running: dict[str, LiveSession] = {}
         self._detached: set[asyncio.Task[None]] = set()
+
+    async def keep_beating(self) -> None:
+        """Ping every idle worker each ``heartbeat_interval``: one that does not answer
+        within ``HEARTBEAT_TIMEOUT`` is killed, and its session becomes crashed with that
+        reason (through its watcher, as any death). Busy workers are left alone: their
+        execution's deadlines watch them, and an execution never waits for a ping."""
+        interval = self._config.heartbeat_interval
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            idle = [live.handle for live in self._live.values() if not live.busy]
+            await asyncio.gather(*(handle.heartbeat(HEARTBEAT_TIMEOUT) for handle in idle))
 
     # -- queries -----------------------------------------------------------
 

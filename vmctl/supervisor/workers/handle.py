@@ -33,6 +33,7 @@ from vmctl.protocol import (
     Hello,
     JsException,
     Ok,
+    Ping,
     Pong,
     ProtocolError,
     RunFile,
@@ -180,6 +181,8 @@ class WorkerHandle:
         self._hello: Hello | None = None
         self._run: _Run | None = None
         self._held_back = False  # its stdout is not read: an event sink is full
+        self._ping_id = 0
+        self._pong: asyncio.Event | None = None  # set by the answer to the ping in flight
         self._last_id = 0
         self._ready = asyncio.Event()  # the Hello arrived, or the worker is gone
 
@@ -253,6 +256,29 @@ class WorkerHandle:
                 await run.finished.wait()  # bounded by STOP_GRACE, then the kill
             raise
         return run.recorder.outcome(run.wall_ms, self._cpu_ms(run))
+
+    async def heartbeat(self, timeout: float) -> bool:
+        """Ping an idle worker; kill it when no answer comes within ``timeout``.
+
+        True when it answered (or was busy, or is already going: nothing to check now).
+        Its reader thread answers at once, whatever its JavaScript does, so silence means
+        the process is stopped (SIGSTOP), stuck in the kernel, or its pipes are broken.
+        """
+        if self._state is not WorkerState.IDLE or self._pong is not None:
+            return True
+        self._ping_id += 1
+        self._pong = pong = asyncio.Event()
+        self._process.send(encode(Ping(id=self._ping_id)))
+        try:
+            async with asyncio.timeout(timeout):
+                await pong.wait()
+        except TimeoutError:
+            if self.alive:
+                self._kill(f"no answer to a heartbeat within {timeout:g} s")
+            return False
+        finally:
+            self._pong = None
+        return True
 
     def _hold_back(self, sink: EventSink) -> None:
         """The sink has too much not yet committed: read no more until it drained."""
@@ -373,7 +399,10 @@ class WorkerHandle:
             case Hello():
                 self._violation("a second hello frame")
             case Pong():
-                self._violation(f"a pong for ping {frame.id}, which was never sent")
+                if frame.id != self._ping_id or self._pong is None:
+                    self._violation(f"a pong for ping {frame.id}, which was never sent")
+                else:
+                    self._pong.set()
 
     def _handshake(self, frame: Frame) -> None:
         if not isinstance(frame, Hello):
