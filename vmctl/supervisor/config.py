@@ -83,6 +83,13 @@ KILL_WAIT = 5.0
 # After a worker's exit, for the pipes' last bytes (the stderr tail of a crash). Only a
 # process that left the worker's group can hold them open that long.
 DRAIN_GRACE = 0.25
+# lifecycle.restart "on-crash": the first restart after a death waits RESTART_BACKOFF, each
+# next one twice as long (at most RESTART_BACKOFF_MAX); a session whose worker died
+# FLAP_LIMIT times within FLAP_WINDOW seconds is left crashed.
+RESTART_BACKOFF = 0.5
+RESTART_BACKOFF_MAX = 10.0
+FLAP_LIMIT = 5
+FLAP_WINDOW = 60.0
 # An idle worker's answer to a heartbeat ping (its reader thread answers at once).
 HEARTBEAT_TIMEOUT = 5.0
 DEFAULT_HEARTBEAT_INTERVAL = 30.0

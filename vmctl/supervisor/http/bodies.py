@@ -13,7 +13,7 @@ list it appears in fail to encode.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -51,10 +51,15 @@ class RuntimePatch(Body):
     console: bool | None = None
 
 
+class LifecyclePatch(Body):
+    restart: Literal["never", "on-crash"] | None = None
+
+
 class PutSettings(Body):
     limits: LimitsPatch | None = None
     resolver: ResolverPatch | None = None
     runtime: RuntimePatch | None = None
+    lifecycle: LifecyclePatch | None = None
 
 
 class CreateCapability(Body):

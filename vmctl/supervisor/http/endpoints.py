@@ -90,7 +90,11 @@ async def put_settings(request: Request) -> Response:
     template = await _template(request)
     patch = await _body(request, bodies.PutSettings)
     settings = await _templates(request).put_settings(
-        template, given(patch.limits), given(patch.resolver), given(patch.runtime)
+        template,
+        given(patch.limits),
+        given(patch.resolver),
+        given(patch.runtime),
+        given(patch.lifecycle),
     )
     return JSON(settings)
 

@@ -23,20 +23,31 @@ store, the launcher and its fork server) and closes them in order.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import msgspec
 
-from vmctl.supervisor.config import HEARTBEAT_TIMEOUT, SHUTDOWN_TIMEOUT, DaemonConfig
+from vmctl.supervisor.config import (
+    FLAP_LIMIT,
+    FLAP_WINDOW,
+    HEARTBEAT_TIMEOUT,
+    RESTART_BACKOFF,
+    RESTART_BACKOFF_MAX,
+    SHUTDOWN_TIMEOUT,
+    DaemonConfig,
+)
 from vmctl.supervisor.sessions import execution as executions
 from vmctl.supervisor.sessions import retention, worker_logs
 from vmctl.supervisor.sessions.errors import (
     Conflict,
     StartupFailed,
     Unavailable,
+    VmctlError,
     not_found,
     store_call,
 )
@@ -163,6 +174,9 @@ class SessionManager:
         # Executions this daemon runs now -> their session; and the runs nobody waits for.
         self._running: dict[str, LiveSession] = {}
         self._detached: set[asyncio.Task[None]] = set()
+        # lifecycle.restart: the restarts waiting out their backoff, and recent deaths.
+        self._restarts: set[asyncio.Task[None]] = set()
+        self._deaths: dict[str, collections.deque[float]] = {}
 
     async def keep_beating(self) -> None:
         """Ping every idle worker each ``heartbeat_interval``: one that does not answer
@@ -321,6 +335,8 @@ class SessionManager:
         :func:`open_session_manager` for anything that started in between.
         """
         self._accepting = False
+        for task in list(self._restarts):
+            task.cancel()
         ids = list(self._live)
         if not ids:
             return
@@ -412,6 +428,44 @@ class SessionManager:
         # session lock and is waiting for this task, so it must not take the lock.
         if not live.retired:
             await self._mark_crashed(live)
+            if self._accepting:
+                task = asyncio.create_task(self._restart_if_wanted(live.session))
+                self._restarts.add(task)
+                task.add_done_callback(self._restarts.discard)
+
+    async def _restart_if_wanted(self, session: Session) -> None:
+        """lifecycle.restart "on-crash": restart a crashed session after a backoff, unless
+        its worker died FLAP_LIMIT times within FLAP_WINDOW (then it stays crashed)."""
+        settings = await self.templates.settings(session.vm_id)
+        if settings.lifecycle.restart != "on-crash":
+            return
+        now = time.monotonic()
+        deaths = self._deaths.setdefault(session.id, collections.deque())
+        deaths.append(now)
+        while deaths and deaths[0] < now - FLAP_WINDOW:
+            deaths.popleft()
+        if len(deaths) >= FLAP_LIMIT:
+            del self._deaths[session.id]
+            note = (
+                f"; left crashed: its worker died {len(deaths)} times within "
+                f"{FLAP_WINDOW:g} s (the flap limit of lifecycle.restart on-crash)"
+            )
+            async with self._locks.hold(session.id):
+                current = await self.get_session(session.id)
+                if current.status == "crashed":
+                    flapped = msgspec.structs.replace(
+                        current, last_error=(current.last_error or "") + note
+                    )
+                    await self._store.update_session(flapped)
+            logger.warning("session %s%s", session.id, note)
+            return
+        await asyncio.sleep(min(RESTART_BACKOFF * 2 ** (len(deaths) - 1), RESTART_BACKOFF_MAX))
+        try:
+            await self.restart_session(session.id)
+        except VmctlError as exc:  # closed meanwhile, or its worker cannot start
+            logger.warning("session %s was not restarted after its crash: %s", session.id, exc)
+        else:
+            logger.info("session %s restarted after its crash (lifecycle.restart)", session.id)
 
     async def _mark_crashed(self, live: LiveSession) -> None:
         async with self._locks.hold(live.session.id):

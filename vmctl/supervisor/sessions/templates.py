@@ -22,6 +22,7 @@ from vmctl.supervisor.sessions.paths import clean_relative_path
 from vmctl.supervisor.store import Store
 from vmctl.supervisor.store.models import (
     Capability,
+    Lifecycle,
     Limits,
     Resolver,
     Runtime,
@@ -33,7 +34,7 @@ from vmctl.supervisor.store.models import (
     utc_now,
 )
 
-S = TypeVar("S", Limits, Resolver, Runtime)
+S = TypeVar("S", Limits, Resolver, Runtime, Lifecycle)
 
 
 class Templates:
@@ -86,6 +87,7 @@ class Templates:
         limits: Mapping[str, Any],
         resolver: Mapping[str, Any],
         runtime: Mapping[str, Any],
+        lifecycle: Mapping[str, Any] | None = None,
     ) -> Settings:
         """Merge the keys given into the current settings (the others keep theirs)."""
         current = await self.settings(template.id)
@@ -94,6 +96,7 @@ class Templates:
             limits=_patched(current.limits, limits),
             resolver=_patched(current.resolver, resolver),
             runtime=_patched(current.runtime, runtime),
+            lifecycle=_patched(current.lifecycle, lifecycle or {}),
         )
         _check_settings(settings)
         await store_call(self._store.put_settings(settings))

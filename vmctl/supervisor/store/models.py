@@ -88,11 +88,23 @@ class Runtime(FrozenModel, frozen=True):
     console: bool = True
 
 
+RestartPolicy = Literal["never", "on-crash"]
+
+
+class Lifecycle(FrozenModel, frozen=True):
+    """What the daemon does with a template's sessions on its own (api-contract.md,
+    "Sessions that branch, expire and come back"): for now, whether it restarts a
+    session whose worker died."""
+
+    restart: RestartPolicy = "never"
+
+
 class Settings(FrozenModel, frozen=True):
     vm_id: str
     limits: Limits = Limits()
     resolver: Resolver = Resolver()
     runtime: Runtime = Runtime()
+    lifecycle: Lifecycle = Lifecycle()
 
 
 class Template(Model):

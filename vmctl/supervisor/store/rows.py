@@ -21,6 +21,7 @@ from vmctl.supervisor.store.models import (
     Event,
     Execution,
     ExecutionMetrics,
+    Lifecycle,
     Limits,
     Resolver,
     Runtime,
@@ -37,6 +38,7 @@ _decode_dict = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_limits = msgspec.json.Decoder(Limits).decode
 _decode_resolver = msgspec.json.Decoder(Resolver).decode
 _decode_runtime = msgspec.json.Decoder(Runtime).decode
+_decode_lifecycle = msgspec.json.Decoder(Lifecycle).decode
 decode_metrics = msgspec.json.Decoder(ExecutionMetrics).decode
 
 
@@ -226,12 +228,13 @@ def event_of(row: Sequence[Any]) -> Event:
 
 
 def settings_of(row: Sequence[Any]) -> Settings:
-    template_id, limits, resolver, runtime = row
+    template_id, limits, resolver, runtime, lifecycle = row
     return Settings(
         vm_id=template_id,
         limits=_decode_limits(limits),
         resolver=_decode_resolver(resolver),
         runtime=_decode_runtime(runtime),
+        lifecycle=_decode_lifecycle(lifecycle),
     )
 
 
@@ -306,7 +309,8 @@ def touch(conn: sqlite3.Connection, template_id: str) -> None:
 
 def read_settings(conn: sqlite3.Connection, template_id: str) -> Settings | None:
     row = conn.execute(
-        "SELECT template_id, limits, resolver, runtime FROM settings WHERE template_id = ?",
+        "SELECT template_id, limits, resolver, runtime, lifecycle FROM settings"
+        " WHERE template_id = ?",
         (template_id,),
     ).fetchone()
     return None if row is None else settings_of(row)
@@ -315,10 +319,17 @@ def read_settings(conn: sqlite3.Connection, template_id: str) -> Settings | None
 def write_settings(conn: sqlite3.Connection, s: Settings) -> None:
     with constraints(missing=RowNotFound("template", s.vm_id)):
         conn.execute(
-            "INSERT INTO settings (template_id, limits, resolver, runtime) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (template_id) DO UPDATE SET limits = excluded.limits,"
-            " resolver = excluded.resolver, runtime = excluded.runtime",
-            (s.vm_id, to_json(s.limits), to_json(s.resolver), to_json(s.runtime)),
+            "INSERT INTO settings (template_id, limits, resolver, runtime, lifecycle)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (template_id) DO UPDATE SET"
+            " limits = excluded.limits, resolver = excluded.resolver,"
+            " runtime = excluded.runtime, lifecycle = excluded.lifecycle",
+            (
+                s.vm_id,
+                to_json(s.limits),
+                to_json(s.resolver),
+                to_json(s.runtime),
+                to_json(s.lifecycle),
+            ),
         )
 
 

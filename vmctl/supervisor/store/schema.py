@@ -109,6 +109,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             "sessions",
         )
     ),
+    # 3: a template's lifecycle (the restart policy), as the other settings, in JSON.
+    ("ALTER TABLE settings ADD COLUMN lifecycle TEXT NOT NULL DEFAULT '{}'",),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
