@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vmctl"
 # part its name starts with; every part may import itself.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl": frozenset(),  # this module only, not the package: see _part
-    "vmctl.protocol": frozenset(),
+    "vmctl.json_depth": frozenset(),
+    "vmctl.protocol": frozenset({"vmctl.json_depth"}),
     "vmctl.sandbox": frozenset({"vmctl.protocol"}),
     "vmctl.lifeline": frozenset(),
     "vmctl.daemon_options": frozenset(),
@@ -38,7 +39,12 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     ),
     "vmctl.supervisor.connections": frozenset({"vmctl.supervisor.config", "vmctl.supervisor.http"}),
     "vmctl.supervisor.http": frozenset(
-        {"vmctl.supervisor.config", "vmctl.supervisor.sessions", "vmctl.supervisor.store.models"}
+        {
+            "vmctl.json_depth",
+            "vmctl.supervisor.config",
+            "vmctl.supervisor.sessions",
+            "vmctl.supervisor.store.models",
+        }
     ),
     "vmctl.supervisor.sessions": frozenset(
         {
@@ -57,7 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "vmctl.supervisor.store.models",
         }
     ),
-    "vmctl.supervisor.store": frozenset(),
+    "vmctl.supervisor.store": frozenset({"vmctl.json_depth"}),
 }
 
 # Third-party packages only some parts may use.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vmctl.json_depth import nests_deeper
 from vmctl.protocol import (
     MAX_VALUE_DEPTH,
     Console,
@@ -12,7 +13,6 @@ from vmctl.protocol import (
     decode_reply,
     decode_request,
     encode,
-    nests_deeper,
 )
 
 

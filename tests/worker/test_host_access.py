@@ -14,7 +14,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from vmctl.protocol import MAX_VALUE_DEPTH, nests_deeper
+from vmctl.json_depth import nests_deeper
+from vmctl.protocol import MAX_VALUE_DEPTH
 
 from .jsworker import WorkerProcess, exception_of, kinds, value_of
 

@@ -33,7 +33,6 @@ from vmctl.protocol.frames import (
     decode_reply,
     decode_request,
     encode,
-    nests_deeper,
 )
 from vmctl.protocol.paths import InvalidWorktreePath, clean_path, within
 
@@ -72,6 +71,5 @@ __all__ = [
     "decode_reply",
     "decode_request",
     "encode",
-    "nests_deeper",
     "within",
 ]

@@ -24,17 +24,17 @@ from typing import Any, Literal
 
 import msgspec
 
+from vmctl.json_depth import MAX_DEPTH, nests_deeper
+
 PROTOCOL_VERSION = 1
 
 # Large enough for a 1 MiB REPL input after JSON escaping, small enough that a
 # runaway line is refused long before it costs real memory.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 
-# How deeply a Value's ``json`` may nest arrays and objects (each is one level). Every JSON
-# encoder and decoder between the worker and a client recurses once per level, under
-# Python's recursion limit (1000 frames, some of them already taken by whoever encodes):
-# a deeper value is a protocol violation, so no record in the store can be one.
-MAX_VALUE_DEPTH = 64
+# How deeply a Value's ``json`` may nest arrays and objects (vmctl/json_depth.py): a deeper
+# value is a protocol violation, so no record in the store can be one.
+MAX_VALUE_DEPTH = MAX_DEPTH
 
 
 class ProtocolError(Exception):
@@ -279,20 +279,3 @@ def decode_reply(line: bytes) -> Reply:
     if isinstance(frame, Value) and nests_deeper(frame.json, MAX_VALUE_DEPTH):
         raise ProtocolError(f"bad reply frame: value json nests deeper than {MAX_VALUE_DEPTH}")
     return frame
-
-
-def nests_deeper(value: object, depth: int) -> bool:
-    """Whether a decoded JSON value nests arrays and objects more than ``depth`` levels deep.
-
-    Level by level, without recursion, so any value can be asked about.
-    """
-    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
-    for _ in range(depth):
-        below: list[dict[Any, Any] | list[Any]] = []
-        for container in level:
-            items = container.values() if isinstance(container, dict) else container
-            below.extend(item for item in items if isinstance(item, dict | list))
-        if not below:
-            return False
-        level = below
-    return bool(level)

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from vmctl.json_depth import MAX_DEPTH
+
 
 def timestamp(epoch_seconds: float) -> str:
     """A moment as ``2026-11-21T09:00:00.123Z``: RFC 3339, UTC, milliseconds."""
@@ -33,28 +35,8 @@ def new_id() -> str:
 
 
 # How deeply a JSON value of a request (run-file ``args`` and ``env``, a capability's
-# ``config``) may nest arrays and objects; a worker's value is held to the same depth
-# (``MAX_VALUE_DEPTH`` in vmctl/protocol/frames.py). Every JSON encoder that sends a
-# record to a client recurses once per level, under Python's recursion limit.
-MAX_JSON_DEPTH = 64
-
-
-def nests_deeper(value: object, depth: int) -> bool:
-    """Whether a decoded JSON value nests arrays and objects more than ``depth`` levels deep.
-
-    Level by level, without recursion, so any value can be asked about. (The protocol has
-    its own copy: the store imports nothing of vmctl's.)
-    """
-    level: list[dict[Any, Any] | list[Any]] = [value] if isinstance(value, dict | list) else []
-    for _ in range(depth):
-        below: list[dict[Any, Any] | list[Any]] = []
-        for container in level:
-            items = container.values() if isinstance(container, dict) else container
-            below.extend(item for item in items if isinstance(item, dict | list))
-        if not below:
-            return False
-        level = below
-    return bool(level)
+# ``config``) may nest arrays and objects: the worker's values are held to the same rule.
+MAX_JSON_DEPTH = MAX_DEPTH
 
 
 class Model(msgspec.Struct, forbid_unknown_fields=True):

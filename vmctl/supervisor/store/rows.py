@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from vmctl.json_depth import nests_deeper
 from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
 from vmctl.supervisor.store.models import (
     MAX_JSON_DEPTH,
@@ -29,7 +30,6 @@ from vmctl.supervisor.store.models import (
     Settings,
     StartupFile,
     Template,
-    nests_deeper,
     utc_now,
 )
 
