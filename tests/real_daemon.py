@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -166,6 +167,17 @@ def session_body(template_id: str, tree: Path) -> dict[str, str]:
         "base_commit_oid": "abc123",
         "worktree_path": str(tree),
     }
+
+
+def start_session(api: httpx.Client, tree: Path, **limits: int) -> dict[str, Any]:
+    """A new template (with ``limits``, if any) and a ready session of it on ``tree``."""
+    template = api.post("/templates", json={"name": f"t-{uuid.uuid4()}"}).json()
+    if limits:
+        put = api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
+        assert put.status_code == 200, put.text
+    session: dict[str, Any] = api.post("/sessions", json=session_body(template["id"], tree)).json()
+    assert session.get("status") == "ready", session
+    return session
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> None:

@@ -20,7 +20,7 @@ import httpx
 import psutil
 import pytest
 
-from real_daemon import Daemon, error_code, running_daemon, session_body, wait_until
+from real_daemon import Daemon, error_code, running_daemon, start_session, wait_until
 
 Make = Callable[..., dict[str, Any]]
 
@@ -334,9 +334,7 @@ def test_a_killed_daemon_keeps_every_committed_event_and_cancels_the_run(
 ) -> None:
     home = tmp_path / "home"
     with running_daemon(home) as first, first.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
-        assert session.get("status") == "ready", session
+        session = start_session(api, worktree)
         record = _start(api, session["id"], TICKER.format(count=10_000))
         seen = _events(api, record["id"], after_seq=20, wait_ms=20_000)  # 20 ticks committed
         assert seen[0]["seq"] == 21
@@ -367,10 +365,7 @@ def test_a_store_that_falls_behind_holds_the_worker_back_not_the_daemon(
     tmp_path: Path, worktree: Path
 ) -> None:
     with running_daemon(tmp_path / "home") as daemon, daemon.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        limits = {"max_events": 100_000, "max_output_kb": 8192}
-        api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        session = start_session(api, worktree, max_events=100_000, max_output_kb=8192)
         daemon_process = psutil.Process(daemon.proc.pid)
         before = daemon_process.memory_info().rss
         record = _start(api, session["id"], "for (let i = 0; i < 80000; i++) console.log(i); 1")
@@ -398,8 +393,7 @@ def test_a_stream_cut_by_a_killed_daemon_resumes_on_the_next_one(
 ) -> None:
     home = tmp_path / "home"
     with running_daemon(home) as first, first.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        session = start_session(api, worktree)
         record = _start(api, session["id"], TICKER.format(count=10_000))
         got: list[dict[str, str]] = []
         url = f"/executions/{record['id']}/stream"

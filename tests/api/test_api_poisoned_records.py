@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from real_daemon import Daemon, error_code, plugin_engine, running_daemon, session_body
+from real_daemon import (
+    Daemon,
+    error_code,
+    plugin_engine,
+    running_daemon,
+    start_session,
+)
 from vmctl.supervisor.store.models import MAX_JSON_DEPTH
 from vmctl.supervisor.store.rows import NESTED_TOO_DEEPLY, NOT_AN_OBJECT
 
@@ -140,8 +146,7 @@ def test_a_stored_record_nested_too_deep_is_clipped_as_it_is_read(
     # A store written by another program (an older vmctl, a hand edit) may hold anything.
     home = tmp_path / "home"
     with running_daemon(home) as first, first.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        session = start_session(api, worktree)
         execution = _repl(api, session["id"], "({ a: 1 })").json()
         api.post(f"/sessions/{session['id']}/close")
     deep = _nested(990)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from real_daemon import error_code, running_daemon, session_body, wait_until
+from real_daemon import error_code, running_daemon, session_body, start_session, wait_until
 
 Make = Callable[..., dict[str, Any]]
 
@@ -60,8 +60,7 @@ def test_an_idle_worker_that_stops_answering_is_found_by_the_heartbeat(
 ) -> None:
     args = ["--heartbeat-interval", "0.2"]
     with running_daemon(tmp_path / "home", args) as daemon, daemon.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        session = start_session(api, worktree)
         os.kill(session["runtime_meta"]["pid"], signal.SIGSTOP)
         wait_until(
             lambda: api.get(f"/sessions/{session['id']}").json()["status"] == "crashed",
@@ -69,6 +68,6 @@ def test_an_idle_worker_that_stops_answering_is_found_by_the_heartbeat(
         )
         crashed = api.get(f"/sessions/{session['id']}").json()
         # Another session, answering, is left alone.
-        other = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        other = api.post("/sessions", json=session_body(session["vm_id"], worktree)).json()
         assert "no answer to a heartbeat within 5 s" in crashed["last_error"]
         assert api.get(f"/sessions/{other['id']}").json()["status"] == "ready"

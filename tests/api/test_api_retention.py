@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from real_daemon import running_daemon, session_body, wait_until
+from real_daemon import running_daemon, session_body, start_session, wait_until
 from vmctl.daemon_options import parse_retain
 
 
@@ -33,10 +33,7 @@ def test_a_count_keeps_the_newest_ended_executions_and_gives_the_space_back(
 ) -> None:
     home = tmp_path / "home"
     with running_daemon(home, ["--retain", "forever"]) as first, first.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        limits = {"max_events": 100_000, "max_output_kb": 8192}
-        api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
-        session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        session = start_session(api, worktree, max_events=100_000, max_output_kb=8192)
         flood = "for (let i = 0; i < 50000; i++) console.log('line ' + i); 'flood'"
         old = [_run(api, session["id"], flood) for _ in range(3)]
         kept = [_run(api, session["id"], f"{n} * 2") for n in range(2)]
@@ -56,11 +53,10 @@ def test_an_age_prunes_what_ended_before_it_and_closed_sessions_left_empty(
 ) -> None:
     home = tmp_path / "home"
     with running_daemon(home) as first, first.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        closed = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        closed = start_session(api, worktree)
         ended = _run(api, closed["id"], "1")
         api.post(f"/sessions/{closed['id']}/close")
-        open_session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+        open_session = api.post("/sessions", json=session_body(closed["vm_id"], worktree)).json()
         recent = _run(api, open_session["id"], "2")
     stopped = time.time()
     # An age of one second; the prune runs as the daemon starts: let a second pass first

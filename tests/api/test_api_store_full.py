@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from real_daemon import error_code, running_daemon, session_body, wait_until
+from real_daemon import error_code, running_daemon, start_session, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -45,10 +45,7 @@ def test_a_full_store_answers_507_and_keeps_serving_reads(tmp_path: Path, worktr
     with small_disk(tmp_path / "disk", "3m") as disk:
         args = ["--db", str(disk / "vmctl.db"), "--retain", "forever"]
         with running_daemon(tmp_path / "home", args) as daemon, daemon.client() as api:
-            template = api.post("/templates", json={"name": "t"}).json()
-            limits = {"max_events": 100_000, "max_output_kb": 8192}
-            api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
-            session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+            session = start_session(api, worktree, max_events=100_000, max_output_kb=8192)
             refused = _fill(api, session["id"])
             assert refused.status_code == 507, refused.text
             assert error_code(refused) == "STORE_FULL"
@@ -75,10 +72,7 @@ def test_an_ended_record_the_full_store_refused_is_kept_and_written_once_there_i
         db = disk / "vmctl.db"
         args = ["--db", str(db), "--retain", "forever"]
         with running_daemon(tmp_path / "home", args) as daemon, daemon.client() as api:
-            template = api.post("/templates", json={"name": "t"}).json()
-            limits = {"max_events": 100_000, "max_output_kb": 8192}
-            api.put(f"/templates/{template['id']}/settings", json={"limits": limits})
-            session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
+            session = start_session(api, worktree, max_events=100_000, max_output_kb=8192)
             ballast.write_bytes(bytes(512 * 1024))  # room to give back later
             refused = _fill(api, session["id"])
             assert refused.status_code == 507 and error_code(refused) == "STORE_FULL"
@@ -108,13 +102,11 @@ def test_the_daemon_starts_on_a_full_disk_serves_reads_and_recovers_once_it_can(
         home = tmp_path / "home"
         args = ["--db", str(disk / "vmctl.db")]
         with running_daemon(home, args) as first, first.client() as api:
-            template = api.post("/templates", json={"name": "t"}).json()
-            session = api.post("/sessions", json=session_body(template["id"], worktree)).json()
-            assert session["status"] == "ready"
+            session = start_session(api, worktree)
             first.stop(signal.SIGKILL)  # leaves its session ready, for the next start to mark
         _fill_disk(disk / "ballast")
         with running_daemon(home, args) as second, second.client() as api:
-            assert api.get(f"/templates/{template['id']}").status_code == 200  # reads
+            assert api.get(f"/templates/{session['vm_id']}").status_code == 200  # reads
             refused = api.post("/templates", json={"name": "another"})
             assert refused.status_code == 507 and error_code(refused) == "STORE_FULL"
             (disk / "ballast").unlink()
