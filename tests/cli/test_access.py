@@ -110,6 +110,7 @@ def test_up_no_auth_is_refused_unless_on_loopback(home: Path, listen: str) -> No
         ["--allow-host", "a host:80"],
         ["--allow-origin", "ftp://x"],
         ["--worktree-root", "/no/such/dir"],
+        ["--retain", "3w"],
     ],
 )
 def test_up_refuses_a_bad_access_option(home: Path, option: list[str]) -> None:

@@ -54,8 +54,19 @@ def checked_by(parse: Callable[[str], object]) -> Callable[..., tuple[str, ...]]
     return check
 
 
-def check_worker_user(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    return None if value is None else checked_by(parse_worker_user)(ctx, param, (value,))[0]
+def checked_if_given(parse: Callable[[str], object]) -> Callable[..., str | None]:
+    """An option callback: the value, if the option is given, is one ``parse`` accepts."""
+    check_each = checked_by(parse)
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        return None if value is None else check_each(ctx, param, (value,))[0]
+
+    return check
+
+
+check_worker_user = checked_if_given(parse_worker_user)
+# The daemon's own rule; the daemon parses the value again.
+check_retain = checked_if_given(parse_retain)
 
 
 _ACCESS_OPTIONS = [
@@ -101,16 +112,6 @@ _ACCESS_OPTIONS = [
         f"[default: {DEFAULT_WORKER_USER}]",
     ),
 ]
-
-
-def check_retain(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--retain`` checked with the daemon's own rule (the daemon parses it again)."""
-    if value is not None:
-        try:
-            parse_retain(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
 
 
 def access_options(command: F) -> F:
