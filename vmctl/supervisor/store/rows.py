@@ -172,36 +172,25 @@ class _EventOut(msgspec.Struct):
 def events_page(
     conn: sqlite3.Connection, execution_id: str, after_seq: int, limit: int
 ) -> EventPage:
-    """Up to ``limit`` events after ``after_seq``, encoded one by one into the answer.
+    """Up to ``limit`` events after ``after_seq``, as the JSON array the API answers.
 
     A page may hold 100,000 events. Made as Event Structs with decoded payloads and then
-    encoded, it held about 140 MiB at its peak, most of which the daemon then kept;
-    here only the answer's bytes grow, and each payload goes out as it was stored (checked
-    to be an object that nests no deeper than :data:`CLIP_DEPTH`, else clipped).
+    encoded, it held about 140 MiB at its peak, most of which the daemon then kept; here
+    each event is encoded as it is read (:func:`events_after`), its payload as stored.
     """
-    body = bytearray(b"[")
-    last_seq: int | None = None
-    more = False
-    for number, (_, seq, ts, type, payload) in enumerate(
-        conn.execute(EVENTS_PAGE_SQL, (execution_id, after_seq, limit + 1))
-    ):
-        if number == limit:
-            more = True
-            break
-        if number:
-            body += b","
-        event = _EventOut(execution_id, seq, ts, type, _raw_object(payload))
-        _encoder.encode_into(event, body, -1)
-        last_seq = seq
-    body += b"]"
-    return EventPage(bytes(body), last_seq, more)
+    events = events_after(conn, execution_id, after_seq, limit + 1)
+    more = len(events) > limit
+    del events[limit:]
+    body = b"[" + b",".join(data for _, _, data in events) + b"]"
+    return EventPage(body, events[-1][0] if events else None, more)
 
 
 def events_after(
     conn: sqlite3.Connection, execution_id: str, after_seq: int, limit: int
 ) -> list[tuple[int, str, bytes]]:
-    """Up to ``limit`` events after ``after_seq``, each as (seq, type, its JSON): a stream's
-    messages, encoded as :func:`events_page` encodes them."""
+    """Up to ``limit`` events after ``after_seq``, each as (seq, type, its JSON), its
+    payload as it was stored (checked to be an object that nests no deeper than
+    :data:`CLIP_DEPTH`, else clipped): a page's items, a stream's messages."""
     return [
         (seq, type, _encoder.encode(_EventOut(execution_id, seq, ts, type, _raw_object(payload))))
         for _, seq, ts, type, payload in conn.execute(
