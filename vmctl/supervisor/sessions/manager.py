@@ -43,6 +43,7 @@ from vmctl.supervisor.config import (
 )
 from vmctl.supervisor.sessions import execution as executions
 from vmctl.supervisor.sessions import retention, worker_logs
+from vmctl.supervisor.sessions.background import repeated
 from vmctl.supervisor.sessions.errors import (
     Conflict,
     StartupFailed,
@@ -97,12 +98,10 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
         ):
             await launcher.wait_ready()
             manager = SessionManager(store, config, launcher)
-            heartbeat = asyncio.create_task(manager.keep_beating(), name="heartbeat")
             try:
-                yield manager
+                async with manager.heartbeat():
+                    yield manager
             finally:
-                heartbeat.cancel()
-                await asyncio.wait([heartbeat])
                 await manager.aclose()
     finally:
         await launcher.aclose()
@@ -178,18 +177,23 @@ class SessionManager:
         self._restarts: set[asyncio.Task[None]] = set()
         self._deaths: dict[str, collections.deque[float]] = {}
 
-    async def keep_beating(self) -> None:
-        """Ping every idle worker each ``heartbeat_interval``: one that does not answer
-        within ``HEARTBEAT_TIMEOUT`` is killed, and its session becomes crashed with that
-        reason (through its watcher, as any death). Busy workers are left alone: their
-        execution's deadlines watch them, and an execution never waits for a ping."""
+    @contextlib.asynccontextmanager
+    async def heartbeat(self) -> AsyncIterator[None]:
+        """Ping every idle worker each ``heartbeat_interval`` until the block ends: one that
+        does not answer within ``HEARTBEAT_TIMEOUT`` is killed, and its session becomes
+        crashed with that reason (through its watcher, as any death). Busy workers are left
+        alone: their execution's deadlines watch them, and an execution never waits for a
+        ping."""
         interval = self._config.heartbeat_interval
         if interval <= 0:
+            yield
             return
-        while True:
-            await asyncio.sleep(interval)
-            idle = [live.handle for live in self._live.values() if not live.busy]
-            await asyncio.gather(*(handle.heartbeat(HEARTBEAT_TIMEOUT) for handle in idle))
+        async with repeated(self._beat, interval, "heartbeat", at_once=False):
+            yield
+
+    async def _beat(self) -> None:
+        idle = [live.handle for live in self._live.values() if not live.busy]
+        await asyncio.gather(*(handle.heartbeat(HEARTBEAT_TIMEOUT) for handle in idle))
 
     # -- queries -----------------------------------------------------------
 

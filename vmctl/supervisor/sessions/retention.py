@@ -9,13 +9,14 @@ failure is logged and tried again at the next one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
 
 from vmctl.supervisor.config import DaemonConfig
+from vmctl.supervisor.sessions.background import repeated
 from vmctl.supervisor.store import Store, StoreError
 from vmctl.supervisor.store.models import timestamp
 
@@ -31,27 +32,23 @@ async def pruned(store: Store, config: DaemonConfig) -> AsyncIterator[None]:
     if age is None and keep is None:
         yield
         return
-    pruner = asyncio.create_task(_keep_pruned(store, age, keep), name="prune-store")
-    try:
+    prune_once = functools.partial(_prune_once, store, age, keep)
+    async with repeated(prune_once, PRUNE_INTERVAL_SECONDS, "prune-store", at_once=True):
         yield
-    finally:
-        pruner.cancel()
-        await asyncio.wait([pruner])
 
 
-async def _keep_pruned(store: Store, age: int | None, keep: int | None) -> None:
-    while True:
-        cutoff = None if age is None else timestamp(time.time() - age)
-        try:
-            done = await store.prune(cutoff, keep)
-        except (StoreError, RuntimeError) as exc:  # RuntimeError: the store is closing
-            logger.warning("pruning the store failed (tried again in an hour): %s", exc)
-        else:
-            if done.executions or done.sessions:
-                logger.info(
-                    "retention: pruned %d execution(s) with %d event(s), and %d session(s)",
-                    done.executions,
-                    done.events,
-                    done.sessions,
-                )
-        await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+async def _prune_once(store: Store, age: int | None, keep: int | None) -> None:
+    """One prune; a failure is logged (tried again at the next), never raised."""
+    cutoff = None if age is None else timestamp(time.time() - age)
+    try:
+        done = await store.prune(cutoff, keep)
+    except (StoreError, RuntimeError) as exc:  # RuntimeError: the store is closing
+        logger.warning("pruning the store failed (tried again in an hour): %s", exc)
+        return
+    if done.executions or done.sessions:
+        logger.info(
+            "retention: pruned %d execution(s) with %d event(s), and %d session(s)",
+            done.executions,
+            done.events,
+            done.sessions,
+        )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 
 from vmctl.supervisor.config import DaemonConfig
+from vmctl.supervisor.sessions.background import repeated
 from vmctl.supervisor.store import Store
 from vmctl.supervisor.store.models import Session
 
@@ -45,19 +47,10 @@ SWEEP_INTERVAL_SECONDS = 3600
 @contextlib.asynccontextmanager
 async def swept(store: Store, config: DaemonConfig) -> AsyncIterator[None]:
     """Sweep now, then every :data:`SWEEP_INTERVAL_SECONDS` until the block ends."""
-    await _sweep_once(store, config)
-    sweeper = asyncio.create_task(_keep_swept(store, config), name="sweep-worker-logs")
-    try:
+    sweep_once = functools.partial(_sweep_once, store, config)
+    await sweep_once()
+    async with repeated(sweep_once, SWEEP_INTERVAL_SECONDS, "sweep-worker-logs", at_once=False):
         yield
-    finally:
-        sweeper.cancel()
-        await asyncio.wait([sweeper])  # its CancelledError is its own, not raised here
-
-
-async def _keep_swept(store: Store, config: DaemonConfig) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
-        await _sweep_once(store, config)
 
 
 async def _sweep_once(store: Store, config: DaemonConfig) -> None:
