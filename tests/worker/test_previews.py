@@ -18,19 +18,23 @@ import pytest
 
 from vmctl.protocol import Console, Error, JsException, Ok, Value
 
+from . import preview_cases, preview_cases_runtime
 from .jsworker import WorkerProcess, open_worker
 from .preview_cases import (
-    CONSOLE,
-    EXCEPTIONS,
     NO_JSON,
-    SESSIONS,
-    VALUES,
     ConsoleCase,
     ExceptionCase,
     SessionCase,
     Text,
     ValueCase,
 )
+
+# The first table, then one per part of the runtime added since (issue 12).
+TABLES = (preview_cases, preview_cases_runtime)
+VALUES: tuple[ValueCase, ...] = sum((t.VALUES for t in TABLES), ())
+CONSOLE: tuple[ConsoleCase, ...] = sum((t.CONSOLE for t in TABLES), ())
+EXCEPTIONS: tuple[ExceptionCase, ...] = sum((t.EXCEPTIONS for t in TABLES), ())
+SESSIONS: tuple[SessionCase, ...] = sum((getattr(t, "SESSIONS", ()) for t in TABLES), ())
 
 
 class Outcome(NamedTuple):
@@ -141,6 +145,13 @@ def _check_steps(session: WorkerSession, case: SessionCase) -> None:
             assert outcome.value["preview"] == expected, code
 
 
+def _snippets(table: Any) -> int:
+    sessions = getattr(table, "SESSIONS", ())
+    return sum(len(getattr(table, name)) for name in ("VALUES", "CONSOLE", "EXCEPTIONS")) + sum(
+        len(c.steps) for c in sessions
+    )
+
+
 def test_table_has_at_least_a_hundred_snippets() -> None:
-    snippets = len(VALUES) + len(CONSOLE) + len(EXCEPTIONS) + sum(len(c.steps) for c in SESSIONS)
-    assert snippets >= 100
+    assert _snippets(preview_cases) >= 100
+

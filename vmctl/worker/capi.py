@@ -20,12 +20,16 @@ true of quickjs-ng 0.17.0.2 (the pinned version) on 64-bit Linux:
   module the union holds the ``JSModuleDef *``. Tags: object -1, null 2, undefined 3,
   uninitialized 4 (what ``JS_GetException`` returns when nothing is pending), exception 6.
 - Eval flags: ``JS_EVAL_TYPE_MODULE`` 1, ``JS_EVAL_FLAG_STRICT`` 8,
-  ``JS_EVAL_FLAG_COMPILE_ONLY`` 32. Promise states: pending 0, rejected 2.
-  ``JS_PROP_C_W_E`` is 7.
+  ``JS_EVAL_FLAG_COMPILE_ONLY`` 32 (which returns the compiled function, tag -2).
+  ``JS_WRITE_OBJ_BYTECODE`` and ``JS_READ_OBJ_BYTECODE`` are 1; ``JS_WriteObject`` returns a
+  ``js_malloc``'d buffer. Promise states: pending 0, rejected 2. ``JS_PROP_C_W_E`` is 7.
 - Callbacks: the interrupt handler is ``int (JSRuntime *, void *opaque)`` (non-zero stops the
   script); the module normalizer ``char *(JSContext *, const char *base, const char *name,
   void *opaque)`` returns a ``js_malloc``'d name; the loader ``JSModuleDef *(JSContext *,
   const char *name, void *opaque)``. Both return NULL with an exception thrown to refuse.
+  The promise rejection tracker is ``void (JSContext *, JSValueConst promise, JSValueConst
+  reason, bool is_handled, void *opaque)``: called with ``is_handled`` false when a promise
+  with no handler rejects, and true when a handler is added to such a promise later.
 - Two views of one library. ctypes releases the GIL around a call through a ``CDLL`` view,
   so the functions that can run JavaScript come from one: the binding's Python callables
   (console, fs) take the GIL back while the script runs. The rest come from a ``PyDLL`` view
@@ -66,6 +70,7 @@ TAG_EXCEPTION = 6
 EVAL_MODULE = 1
 EVAL_STRICT = 1 << 3
 EVAL_COMPILE_ONLY = 1 << 5
+WRITE_OBJ_BYTECODE = READ_OBJ_BYTECODE = 1
 PROMISE_PENDING = 0
 PROMISE_REJECTED = 2
 PROP_C_W_E = 7
@@ -85,6 +90,7 @@ _vp = ctypes.c_void_p
 INTERRUPT = ctypes.CFUNCTYPE(ctypes.c_int, _vp, _vp)
 NORMALIZE = ctypes.CFUNCTYPE(_vp, _vp, ctypes.c_char_p, ctypes.c_char_p, _vp)
 LOAD = ctypes.CFUNCTYPE(_vp, _vp, ctypes.c_char_p, _vp)
+REJECTION_TRACKER = ctypes.CFUNCTYPE(None, _vp, JSValue, JSValue, ctypes.c_bool, _vp)
 
 _PyThreadState_Get = ctypes.pythonapi.PyThreadState_Get
 _PyThreadState_Get.restype = _vp
@@ -176,6 +182,18 @@ class CApi:
             ctypes.c_int,
         )
         self.strdup = _bind(no_js, "js_strdup", _vp, _vp, char_p)
+        self.free = _bind(no_js, "js_free", None, _vp, _vp)
+        self.DupValue = _bind(no_js, "JS_DupValue", JSValue, _vp, JSValue)
+        self.ToFloat64 = _bind(
+            no_js, "JS_ToFloat64", ctypes.c_int, _vp, ctypes.POINTER(ctypes.c_double), JSValue
+        )
+        self.WriteObject = _bind(no_js, "JS_WriteObject", _vp, _vp, size_p, JSValue, ctypes.c_int)
+        self.ReadObject = _bind(
+            no_js, "JS_ReadObject", JSValue, _vp, char_p, ctypes.c_size_t, ctypes.c_int
+        )
+        self.SetHostPromiseRejectionTracker = _bind(
+            no_js, "JS_SetHostPromiseRejectionTracker", None, _vp, REJECTION_TRACKER, _vp
+        )
 
     def ThrowReferenceError(self, ctx: int | None, message: str) -> JSValue:
         # Variadic, so no argtypes: every argument is wrapped in its ctypes type here, and the

@@ -66,17 +66,26 @@ class JsEngine(Protocol):
         """Name the global functions that turn a value and a thrown value into JSON text,
         and (optionally) the one that turns a completion into a promise of ``{value}``."""
 
+    def use_event_loop(self, step: str, clear: str) -> None:
+        """Name the prelude's timer functions: ``step()`` runs the earliest due timer (0), or
+        answers the milliseconds until one is due, or -1 when none is pending; ``clear()``
+        drops every pending timer."""
+
     def eval_script(
         self, source: str, filename: str, *, strict: bool = False, completion: Completion = "value"
     ) -> str:
-        """Evaluate a global script and run pending jobs; its value (see :data:`Completion`),
-        described by the inspector."""
+        """Evaluate a global script and run the event loop (jobs and timers) to its end; its
+        value (see :data:`Completion`), described by the inspector."""
 
     def eval_module(self, name: str) -> str:
         """Load, link and evaluate module ``name`` to its end; its (undefined) value, described."""
 
     def set_global_json(self, name: str, text: str) -> None:
         """``globalThis[name] = JSON.parse(text)``."""
+
+    def abandon(self) -> None:
+        """After a failed request, with none running: drop its pending timers (and what else
+        it left that would run later)."""
 
     def close(self) -> None:
         """Release what the engine holds; nothing calls back into Python afterwards."""

@@ -45,9 +45,6 @@ import sys
 import traceback
 from typing import NoReturn
 
-import tree_sitter  # noqa: F401  (imported for the workers: their REPL parser needs it)
-import tree_sitter_javascript  # noqa: F401
-
 from vmctl.lifeline import die_with_parent
 from vmctl.protocol import ProtocolError
 from vmctl.protocol.forking import (
@@ -63,6 +60,8 @@ from vmctl.protocol.forking import (
     encode_record,
 )
 from vmctl.sandbox import jail
+from vmctl.worker.repl import load_parser
+from vmctl.worker.session import JsSession
 
 # The child closes every fd above 2 (close_range: one system call whatever the bound).
 _MAX_FD = 1 << 20
@@ -239,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    # Every worker reads the runtime's scripts as bytecode compiled here, and has its REPL
+    # parser made; the throwaway session that compiled them is collected before any fork.
+    JsSession.precompile()
+    load_parser()
+    gc.collect()
     # What is imported stays shared with every worker: the collector need not look at it
     # again, nor touch (and so copy) its pages.
     gc.freeze()

@@ -41,6 +41,7 @@ const replaceAll = uncurry(String.prototype.replaceAll);
 const trimEnd = uncurry(String.prototype.trimEnd);
 const toWellFormed = uncurry(String.prototype.toWellFormed);
 const isWellFormed = uncurry(String.prototype.isWellFormed);
+const NumberCtor = Number;
 const numberToString = uncurry(Number.prototype.toString);
 const toFixed = uncurry(Number.prototype.toFixed);
 const regexpExec = uncurry(RegExp.prototype.exec);

@@ -9,6 +9,7 @@ runs it also sits in the session's one :class:`RequestSlot`, where they read it.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,10 +35,25 @@ class Budget:
         self.cancelled = False
         # Sticky: once spent, every later check stops too (pending jobs, the value's preview).
         self.tripped: Reason | None = None
+        # Made by the first sleep only: most requests never wait for a timer.
+        self._wake: threading.Event | None = None
 
     def cancel(self) -> None:
-        """Ask the running script to stop (a plain attribute store: safe from any thread)."""
+        """Ask the running script to stop; safe from any thread. The flag is set before the
+        wake-up is read, and :meth:`sleep` makes its event before it reads the flag, so a
+        cancel is never lost between the two threads."""
         self.cancelled = True
+        if (wake := self._wake) is not None:
+            wake.set()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a timer, never past the wall deadline; a cancel ends
+        the wait at once. The caller checks :meth:`expired` afterwards."""
+        if self._wake is None:
+            self._wake = threading.Event()
+        remaining = min(seconds, self._wall_deadline - time.monotonic())
+        if remaining > 0 and not self.cancelled:
+            self._wake.wait(remaining)
 
     def expired(self) -> bool:
         if self.tripped is None:

@@ -2,18 +2,20 @@
 
 A :class:`~vmctl.worker.engines.JsEngine` like :class:`~vmctl.worker.engine.Engine`, with
 fewer powers: no soft interrupt (the supervisor's kill at ``wall_ms`` plus grace is the only
-deadline, and a cancel waits for the script to end), no ES modules, and every script is
-named ``<input>``. Scripts run through a small JavaScript helper that evaluates them with
-indirect ``eval`` (global scope) and returns the inspector's JSON text tagged ``v`` (value),
-``e`` (thrown) or ``p`` (a promise still pending, kept by the helper and asked for again
-once the jobs are drained). A strict script (``runtime.strict``) is a strict indirect eval,
-which keeps its top-level declarations to itself: they are not the globals they are with
-the attached engine.
+deadline, and a cancel waits for the script to end), no ES modules, no report of unhandled
+rejections, and every script is named ``<input>``. Timers run, but a wait for one is plain
+sleep that only the supervisor's kill cuts short. Scripts run through a small JavaScript
+helper that evaluates them with indirect ``eval`` (global scope) and returns the inspector's
+JSON text tagged ``v`` (value), ``e`` (thrown) or ``p`` (a promise still pending, kept by the
+helper and asked for again once the jobs are drained). A strict script (``runtime.strict``)
+is a strict indirect eval, which keeps its top-level declarations to itself: they are not
+the globals they are with the attached engine.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +71,7 @@ class PlainEngine:
         self.degraded_reason: str | None = degraded_reason
         self._context = _quickjs.Context()
         self._step: Any = None
+        self._timers: tuple[Any, Any] | None = None  # the prelude's step and clear
 
     def add_callable(self, name: str, fn: Callable[..., object]) -> None:
         self._context.add_callable(name, fn)
@@ -90,13 +93,16 @@ class PlainEngine:
         adopt = self._context.eval(settle) if settle is not None else None
         self._step = make_step(self._context.eval(describe), self._context.eval(exception), adopt)
 
+    def use_event_loop(self, step: str, clear: str) -> None:
+        self._timers = (self._context.eval(step), self._context.eval(clear))
+
     def eval_script(
         self, source: str, filename: str, *, strict: bool = False, completion: Completion = "value"
     ) -> str:
         if strict:  # on the first line, so line numbers stay those of the file
             source = '"use strict";' + source
         tagged = self._binding(self._step, source, completion)
-        self._drain_jobs()
+        self._run_event_loop()
         if tagged == "p":
             tagged = self._binding(self._step, None, False)
         return _untag(tagged)
@@ -109,8 +115,21 @@ class PlainEngine:
     def set_global_json(self, name: str, text: str) -> None:
         self._context.set(name, self._context.parse_json(text))
 
+    def abandon(self) -> None:
+        if self._timers is not None:
+            self._binding(self._timers[1])
+
     def close(self) -> None:
         self._step = None
+        self._timers = None
+
+    def _run_event_loop(self) -> None:
+        while True:
+            self._drain_jobs()
+            delay = self._binding(self._timers[0]) if self._timers is not None else -1
+            if delay < 0:
+                return
+            time.sleep(delay / 1000)
 
     def _drain_jobs(self) -> None:
         while self._binding(self._context.execute_pending_job):

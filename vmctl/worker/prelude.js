@@ -10,6 +10,7 @@
 //   layout.js      line breaking and column widths for inspect and console.table
 //   format.js      Node's util.format
 //   console.js     the console object, over the host's console callable
+//   timers.js      setTimeout and friends, and the timer queue the event loop runs
 //   prelude.js     describe, exception and settle, and what the prelude publishes
 //
 // Interface (fixed; the worker's Python side relies on it):
@@ -29,6 +30,9 @@
 //     inspect(value, options) -> text, Node's util.inspect (options: depth,
 //         showHidden, breakLength, compact, maxArrayLength, maxStringLength).
 //     format(...args) -> text, Node's util.format.
+//     timers.step() -> runs the earliest due timer and returns 0, or returns the
+//         milliseconds until one is due, or -1 when none is pending (timers.js).
+//     timers.clear() -> drops every pending timer (when an execution fails).
 //
 // What the text looks like follows Node's util.inspect and util.format (default
 // options: depth 2, breakLength 80, compact 3, 100 array items, 10000 string
@@ -199,6 +203,9 @@ defineProperty(globalThis, "console", {
   value: console, writable: true, configurable: true, enumerable: false,
 });
 defineProperty(globalThis, "__vmctl", {
-  value: freeze({ describe, exception, settle, inspect, format }),
+  value: freeze({
+    describe, exception, settle, inspect, format,
+    timers: freeze({ step: timerStep, clear: clearTimers }),
+  }),
   writable: false, configurable: false, enumerable: false,
 });

@@ -1,17 +1,17 @@
 """How a REPL snippet, or a script file, becomes source the engine evaluates.
 
 Interface (fixed; the worker's runtime relies on it): ``compile_snippet(code)``
-returns a :class:`Snippet`; ``compile_script(code)`` returns the source of a
-script file (a library, a startup file, a file run that is not a module). The
-runtime evaluates either as a global script. A script file's completion value
-is its value, and so is a snippet's when ``is_async`` is false. When
+and ``compile_script(code)`` (a library, a startup file, a file run that is not
+a module) return a :class:`Snippet`, which the runtime evaluates as a global
+script. When ``is_async`` is false its completion value is its value. When
 ``is_async`` is true its completion value is a promise that resolves to an
 object ``{value: <the snippet's value>}`` (or rejects with what the snippet
-threw); the runtime runs pending jobs, under the request's limits, until it
-settles. A snippet whose value is a promise reports what the promise settles
-to: for ``is_async`` false the runtime passes the completion value through the
-prelude's ``__vmctl.settle(value)``, which returns the same kind of promise of
-``{value}`` (see prelude.js), and settles that.
+threw); the runtime runs the event loop (jobs and timers), under the request's
+limits, until it settles. A snippet or file whose value is a promise reports
+what the promise settles to: for ``is_async`` false the runtime passes the
+completion value through the prelude's ``__vmctl.settle(value)``, which
+returns the same kind of promise of ``{value}`` (see prelude.js), and settles
+that.
 
 What the rewrite does, and why (the Node REPL is the model):
 
@@ -36,12 +36,13 @@ What the rewrite does, and why (the Node REPL is the model):
 - Code the parser cannot read is passed through unchanged, so the engine
   reports the syntax error at the user's own line and column.
 
-A script file gets the first rewrite only: its top-level ``let``, ``const`` and
+A script file gets the same rewrites: its top-level ``let``, ``const`` and
 ``class`` become globals that later snippets and files see and may declare
 again, so running a file twice, or declaring in the REPL a name a library
-declared, works (as Node's REPL ``.load`` does). A file is not a snippet: a
-top-level ``await`` stays a syntax error, as in a Node CommonJS file, and a
-file that is one ``{...}`` is a block.
+declared, works (as Node's REPL ``.load`` does); a file with a top-level
+``await`` is wrapped as such a snippet is, so its declarations are globals
+too (Node would run it as a module, whose declarations are its own: a
+``.mjs`` file is that). A file that is one ``{...}`` is a block, not an object.
 
 Scanning uses tree-sitter's JavaScript grammar (a maintained, incremental
 parser that follows the language's newer syntax) instead of a home-grown
@@ -107,13 +108,16 @@ def compile_snippet(code: str) -> Snippet:
     return Snippet(_sync_source(data, program), False)
 
 
-def compile_script(code: str) -> str:
-    """A script file's source with the REPL's top-level declarations (see module doc)."""
+def compile_script(code: str) -> Snippet:
+    """A script file with the REPL's top-level declarations, and its top-level ``await``
+    wrapped as a snippet's is (see module doc)."""
     data = _encode(code)
     program = load_parser().parse(data).root_node
     if program.has_error:
-        return code
-    return _sync_source(data, program)
+        return Snippet(code, False)
+    if _contains_top_level(program, _is_await) and not _contains_top_level(program, _is_return):
+        return Snippet(_async_source(data, program), True)
+    return Snippet(_sync_source(data, program), False)
 
 
 def _as_object_literal(code: str) -> str:

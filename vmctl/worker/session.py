@@ -26,6 +26,7 @@ are third-party code); snippets, startup files and file runs are strict with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -55,6 +56,7 @@ from vmctl.worker.channel import FrameWriter, Inbox, Job
 from vmctl.worker.engine import ENGINE_VERSION, Engine
 from vmctl.worker.engines import (
     AttachRefused,
+    Completion,
     EngineError,
     Interrupted,
     JsEngine,
@@ -83,6 +85,7 @@ PRELUDE_FILES = (
     "layout.js",
     "format.js",
     "console.js",
+    "timers.js",
     "prelude.js",
 )
 
@@ -156,6 +159,15 @@ class JsSession:
         engine.bootstrap(prelude_source(), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
+        engine.use_event_loop("__vmctl.timers.step", "__vmctl.timers.clear")
+
+    @classmethod
+    def precompile(cls) -> None:
+        """Compile the runtime's own scripts to bytecode in this process, by bootstrapping a
+        session that runs nothing: the fork server calls it before it forks, so each worker
+        reads the bytecode instead of parsing the prelude again. The session is closed; its
+        context goes with the next collection (the caller collects before it forks)."""
+        cls("/", FrameWriter(-1)).close()  # the writer is never written to
 
     def hello(self) -> Hello:
         return Hello(
@@ -190,6 +202,8 @@ class JsSession:
         try:
             with self._slot.hold(request):
                 terminal = self._answer(job, request)
+            if not isinstance(terminal, Ok):
+                self._engine.abandon()  # its timers and rejections die with it
         finally:
             inbox.end()
         self._writer.write(terminal)
@@ -250,15 +264,20 @@ class JsSession:
             self._startup_step(request, f"startup file {path}", step)
 
     def _eval_library(self, library: Library) -> None:
-        self._engine.eval_script(repl.compile_script(library.source), library.path)
+        self._eval_source(library.source, library.path, strict=False)
 
     def _eval_startup(self, path: str, strict: bool) -> None:
         self._eval_file(self._worktree.locate(path), strict)
 
     def _eval_file(self, name: str, strict: bool) -> str:
         """Evaluate the worktree's script ``name`` in the global scope; its value, described."""
-        source = repl.compile_script(self._worktree.read_text(name))
-        return self._engine.eval_script(source, name, strict=strict)
+        return self._eval_source(self._worktree.read_text(name), name, strict=strict)
+
+    def _eval_source(self, text: str, name: str, *, strict: bool) -> str:
+        """A script's value once it and its event loop are done; a promise is adopted."""
+        script = repl.compile_script(text)
+        completion: Completion = "promise" if script.is_async else "adopt"
+        return self._engine.eval_script(script.source, name, strict=strict, completion=completion)
 
     def _startup_step(self, request: RunningRequest, what: str, step: Callable[[], None]) -> None:
         """Run one library or startup file; a failure names it (any JsException goes first)."""
@@ -366,11 +385,13 @@ def _failure(exc: EngineError, request_id: int, mem_mb: int | None) -> _Failure:
     return _Failure("INTERNAL", str(exc))
 
 
+@functools.cache
 def prelude_source() -> str:
     """The prelude: its files (see prelude.js) joined into one strict function, called.
 
     They are read beside this file, where the package data ships (importlib.resources would
-    say the same and cost several milliseconds of imports at every worker start).
+    say the same and cost several milliseconds of imports at every worker start), once per
+    process: the engine finds their bytecode by this very text.
     """
     parts = ['(function () {\n"use strict";\n']
     for name in PRELUDE_FILES:
