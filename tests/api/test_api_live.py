@@ -24,7 +24,8 @@ from real_daemon import Daemon, error_code, running_daemon, start_session, wait_
 
 Make = Callable[..., dict[str, Any]]
 
-# A line every 20 ms (a busy wait: no timers yet), `count` of them, then 'done'.
+# A line every 20 ms (a busy wait: the worker is never idle between lines), `count` of them,
+# then 'done'.
 TICKER = (
     "let t = Date.now(); for (let i = 1; i <= {count}; i++) {{"
     " while (Date.now() - t < 20) {{}} t = Date.now(); console.log('tick ' + i) }} 'done'"
