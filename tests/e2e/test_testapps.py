@@ -34,6 +34,23 @@ def test_esm_entry_imports_sibling_modules(vmctl: Vmctl, app_session: AppSession
     assert vmctl("exec", "run-file", session, "main.mjs").stdout == "ESM TOTAL 13!!\n"
 
 
+def test_typescript_entry_imports_a_typed_module_and_stacks_point_at_the_source(
+    vmctl: Vmctl, app_session: AppSession
+) -> None:
+    session = app_session("typescript")
+    ran = vmctl("exec", "run-file", session, "main.ts")
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.splitlines() == [
+        "circle 3.14",
+        "square 4.00",
+        "total area 7.14 cm",
+        "largest: square",
+        "RangeError: negative side at lib/shapes.ts:38:29",
+    ]
+    typed = vmctl("exec", "repl", session, "const side: number = 3; side * side")
+    assert typed.stdout == "9\n"
+
+
 def test_fsreader_reads_its_worktree_through_fs(vmctl: Vmctl, app_session: AppSession) -> None:
     session = app_session("fsreader", ["add-module", "--name", "fs"])
     ran = vmctl("exec", "run-file", session, "main.js")

@@ -73,6 +73,8 @@ VALUES: tuple[ValueCase, ...] = (
         True,
     ),
     V("Promise.resolve(7)", "number", "7", 7),
+    V("await (Promise.resolve(5))", "number", "5", 5),
+    V("const doubled = await (Promise.resolve(4)) * 2; doubled", "number", "8", 8),
     V(
         "new Promise((r) => setTimeout(() => r({ late: true }), 5))",
         "object",

@@ -18,7 +18,7 @@ import pytest
 
 from vmctl.protocol import Console, Error, JsException, Ok, Value
 
-from . import preview_cases, preview_cases_runtime
+from . import preview_cases, preview_cases_runtime, preview_cases_typescript
 from .jsworker import WorkerProcess, open_worker
 from .preview_cases import (
     NO_JSON,
@@ -30,7 +30,7 @@ from .preview_cases import (
 )
 
 # The first table, then one per part of the runtime added since (issue 12).
-TABLES = (preview_cases, preview_cases_runtime)
+TABLES = (preview_cases, preview_cases_runtime, preview_cases_typescript)
 VALUES: tuple[ValueCase, ...] = sum((t.VALUES for t in TABLES), ())
 CONSOLE: tuple[ConsoleCase, ...] = sum((t.CONSOLE for t in TABLES), ())
 EXCEPTIONS: tuple[ExceptionCase, ...] = sum((t.EXCEPTIONS for t in TABLES), ())
@@ -155,3 +155,6 @@ def _snippets(table: Any) -> int:
 def test_table_has_at_least_a_hundred_snippets() -> None:
     assert _snippets(preview_cases) >= 100
 
+
+def test_the_runtime_tables_add_at_least_sixty_snippets() -> None:
+    assert sum(_snippets(table) for table in TABLES[1:]) >= 60

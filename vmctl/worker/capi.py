@@ -46,7 +46,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import _quickjs
 
@@ -76,6 +76,9 @@ PROMISE_REJECTED = 2
 PROP_C_W_E = 7
 
 T = TypeVar("T")
+
+ErrorKind = Literal["ReferenceError", "SyntaxError"]
+ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 
 
 class JSValue(ctypes.Structure):
@@ -150,8 +153,9 @@ class CApi:
         self.SetPropertyStr = _bind(
             runs_js, "JS_SetPropertyStr", ctypes.c_int, _vp, JSValue, char_p, JSValue
         )
-        self._throw_reference_error = runs_js["JS_ThrowReferenceError"]
-        self._throw_reference_error.restype = JSValue
+        self._throwers = {name: runs_js[f"JS_Throw{name}"] for name in ERROR_KINDS}
+        for thrower in self._throwers.values():
+            thrower.restype = JSValue
 
         self.GetRuntime = _bind(no_js, "JS_GetRuntime", _vp, _vp)
         self.GetGCThreshold = _bind(no_js, "JS_GetGCThreshold", ctypes.c_size_t, _vp)
@@ -195,10 +199,11 @@ class CApi:
             no_js, "JS_SetHostPromiseRejectionTracker", None, _vp, REJECTION_TRACKER, _vp
         )
 
-    def ThrowReferenceError(self, ctx: int | None, message: str) -> JSValue:
+    def ThrowError(self, kind: ErrorKind, ctx: int | None, message: str) -> JSValue:
+        """Throw a new ``kind`` error (``JS_ThrowReferenceError`` and its siblings)."""
         # Variadic, so no argtypes: every argument is wrapped in its ctypes type here, and the
         # message goes through "%s" so that a "%" in it stays text.
-        thrown: JSValue = self._throw_reference_error(
+        thrown: JSValue = self._throwers[kind](
             _vp(ctx), ctypes.c_char_p(b"%s"), ctypes.c_char_p(message.encode())
         )
         return thrown

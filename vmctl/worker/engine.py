@@ -56,6 +56,7 @@ from vmctl.worker.capi import (
     TAG_OBJECT,
     UNDEFINED,
     WRITE_OBJ_BYTECODE,
+    ErrorKind,
     JSValue,
     attach,
 )
@@ -98,7 +99,12 @@ _COMPILED: dict[tuple[str, str], bytes] = {}
 
 
 class ImportRefused(Exception):
-    """Raised by a :class:`ModuleResolver`; the message becomes the JavaScript error."""
+    """Raised by a :class:`ModuleResolver`; the message becomes the JavaScript error, a
+    ``ReferenceError`` (as QuickJS's own loader throws) unless ``kind`` says otherwise."""
+
+    def __init__(self, message: str, kind: ErrorKind = "ReferenceError") -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
 
 
 class ModuleResolver(Protocol):
@@ -436,7 +442,7 @@ class Engine:
         try:
             source, url = self._resolver.load(name)
         except ImportRefused as exc:
-            self._throw_reference_error(ctx, str(exc))
+            self._throw(exc.kind, ctx, str(exc))
             return None
         data = source.encode("utf-8", "surrogatepass")
         compiled: JSValue = self._run(
@@ -452,8 +458,8 @@ class Engine:
             self._api.FreeValue(ctx, meta)
         return compiled
 
-    def _throw_reference_error(self, ctx: int | None, message: str) -> None:
-        self._run(self._api.ThrowReferenceError, ctx, message)
+    def _throw(self, kind: ErrorKind, ctx: int | None, message: str) -> None:
+        self._run(self._api.ThrowError, kind, ctx, message)
 
     def _normalize(
         self, ctx: int | None, base: bytes | None, name: bytes | None, opaque: int | None
@@ -467,10 +473,10 @@ class Engine:
             result: int | None = self._api.strdup(ctx, canonical.encode())
             return result
         except ImportRefused as exc:
-            self._throw_reference_error(ctx, str(exc))
+            self._throw(exc.kind, ctx, str(exc))
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            self._throw_reference_error(ctx, f"Cannot import '{_decode(name)}': internal error")
+            self._throw("ReferenceError", ctx, f"Cannot import '{_decode(name)}': internal error")
         return None
 
     def _load(self, ctx: int | None, name: bytes | None, opaque: int | None) -> int | None:
@@ -485,7 +491,7 @@ class Engine:
         except Exception:
             traceback.print_exc(file=sys.stderr)
             message = f"Cannot load module '{_decode(name)}': internal error"
-            self._throw_reference_error(ctx, message)
+            self._throw("ReferenceError", ctx, message)
             return None
 
 

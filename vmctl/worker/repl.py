@@ -120,6 +120,29 @@ def compile_script(code: str) -> Snippet:
     return Snippet(_sync_source(data, program), False)
 
 
+def parses(code: str) -> bool:
+    """Whether ``code`` is JavaScript the grammar reads without an error."""
+    return not load_parser().parse(_encode(code)).root_node.has_error
+
+
+def is_module(code: str) -> bool:
+    """Whether a file's text is an ES module by its syntax: an ``import`` or ``export``
+    declaration, or ``import.meta``, as Node (22 and later) decides for a file whose type no
+    extension or ``package.json`` declares. Text with a syntax error is not."""
+    program = load_parser().parse(_encode(code)).root_node
+    if program.has_error:
+        return False
+    if any(s.type in ("import_statement", "export_statement") for s in program.named_children):
+        return True
+    pending = list(program.named_children)
+    while pending:
+        node = pending.pop()
+        if node.type == "meta_property" and _text(node) == "import.meta":
+            return True
+        pending.extend(node.named_children)
+    return False
+
+
 def _as_object_literal(code: str) -> str:
     stripped = code.strip()
     if not (stripped.startswith("{") and stripped.endswith("}")):
@@ -262,6 +285,12 @@ def _contains_top_level(program: tree_sitter.Node, predicate: _Predicate) -> boo
 def _is_await(node: tree_sitter.Node) -> bool:
     if node.type == "await_expression":
         return True
+    # Outside an async function the grammar reads ``await (x)`` as a call of a function named
+    # ``await``; at a snippet's top level it means what it means in the Node REPL.
+    if node.type == "call_expression":
+        callee = node.child_by_field_name("function")
+        if callee is not None and callee.type == "identifier" and _text(callee) == "await":
+            return True
     # ``for await (x of y)``: the keyword is an anonymous child of the loop.
     return node.type == "for_in_statement" and any(c.type == "await" for c in node.children)
 

@@ -67,6 +67,8 @@ from vmctl.worker.engines import (
 from vmctl.worker.hostmodules import REQUIRE_SOURCE, HostModules
 from vmctl.worker.limits import Budget, RequestSlot, RunningRequest
 from vmctl.worker.plain import PlainEngine
+from vmctl.worker.sources import MODULE_SUFFIXES, SourceFiles
+from vmctl.worker.typescript import TypeScriptError
 from vmctl.worker.worktree import PathRefused, Worktree
 
 OPERATIONS = ("exec_repl", "run_file", "run_startup", "cancel", "ping", "shutdown")
@@ -143,9 +145,10 @@ class JsSession:
     def __init__(self, root: str, writer: FrameWriter) -> None:
         self._writer = writer
         self._worktree = Worktree(root)
+        self._sources = SourceFiles(self._worktree)
         self._modules = HostModules(self._worktree)
         self._slot = RequestSlot()  # the running request, for the callbacks
-        self._engine = _open_engine(self._worktree, self._slot)
+        self._engine = _open_engine(self._sources, self._slot)
         self._mem_mb: int | None = None  # the engine's heap limit, as the last request set it
         self._repl_count = 0
         self._libraries: set[str] = set()
@@ -233,11 +236,12 @@ class JsSession:
 
     def _exec_repl(self, job: ExecRepl, request: RunningRequest) -> None:
         self._repl_count += 1
-        snippet = repl.compile_snippet(job.code)
+        label = f"<repl:{self._repl_count}>"
+        snippet = repl.compile_snippet(self._sources.snippet(job.code, label))
         # A snippet whose value is a promise reports what it settles to (see repl.py).
         described = self._engine.eval_script(
             snippet.source,
-            f"<repl:{self._repl_count}>",
+            label,
             strict=job.runtime.strict,
             completion="promise" if snippet.is_async else "adopt",
         )
@@ -247,10 +251,13 @@ class JsSession:
         name = self._worktree.locate(job.path)
         self._engine.set_global_json("__ARGS__", msgspec.json.encode(job.args).decode())
         self._engine.set_global_json("__ENV__", msgspec.json.encode(job.env).decode())
-        if name.endswith(".mjs") or job.runtime.esm:
+        # Read only when the extension and the template leave it open (see sources.py).
+        declared = job.runtime.esm or name.endswith(MODULE_SUFFIXES)
+        text = None if declared else self._sources.script_text(name)
+        if text is None or repl.is_module(text):
             described = self._engine.eval_module(name)
         else:
-            described = self._eval_file(name, job.runtime.strict)
+            described = self._eval_source(text, name, strict=job.runtime.strict)
         self._send_value(request, described)
 
     def _run_startup(self, job: RunStartup, request: RunningRequest) -> None:
@@ -271,7 +278,7 @@ class JsSession:
 
     def _eval_file(self, name: str, strict: bool) -> str:
         """Evaluate the worktree's script ``name`` in the global scope; its value, described."""
-        return self._eval_source(self._worktree.read_text(name), name, strict=strict)
+        return self._eval_source(self._sources.script_text(name), name, strict=strict)
 
     def _eval_source(self, text: str, name: str, *, strict: bool) -> str:
         """A script's value once it and its event loop are done; a promise is adopted."""
@@ -286,6 +293,8 @@ class JsSession:
         except PathRefused as exc:
             code: ErrorCode = "INVALID_PATH" if exc.code == "INVALID_PATH" else "STARTUP_FAILED"
             raise StartupError(code, f"{what}: {exc.message}") from exc
+        except TypeScriptError as exc:
+            raise StartupError("STARTUP_FAILED", f"{what} failed: SyntaxError: {exc}") from exc
         except EngineError as exc:
             failure = _failure(exc, request.id, self._mem_mb)
             for event in failure.events:
@@ -310,6 +319,10 @@ class JsSession:
                 self._engine.collect_garbage()  # so the next request starts with room
         elif isinstance(exc, PathRefused):
             failure = _Failure(exc.code, exc.message)
+        elif isinstance(exc, TypeScriptError):
+            message = f"SyntaxError: {exc}"
+            thrown = JsException(id=request.id, message=message, name="SyntaxError")
+            failure = _Failure("JS_ERROR", message, events=(thrown,))
         elif isinstance(exc, StartupError):
             failure = _Failure(exc.code, str(exc), exc.limit)
         else:
@@ -401,9 +414,9 @@ def prelude_source() -> str:
     return "".join(parts)
 
 
-def _open_engine(worktree: Worktree, slot: RequestSlot) -> JsEngine:
+def _open_engine(sources: SourceFiles, slot: RequestSlot) -> JsEngine:
     try:
-        return Engine(worktree, slot)
+        return Engine(sources, slot)
     except AttachRefused as exc:
         print(f"vmctl worker: running degraded (no soft interrupt): {exc}", file=sys.stderr)
         return PlainEngine(str(exc))
