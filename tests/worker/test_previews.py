@@ -18,7 +18,12 @@ import pytest
 
 from vmctl.protocol import Console, Error, JsException, Ok, Value
 
-from . import preview_cases, preview_cases_runtime, preview_cases_typescript
+from . import (
+    preview_cases,
+    preview_cases_runtime,
+    preview_cases_typescript,
+    preview_cases_webapis,
+)
 from .jsworker import WorkerProcess, open_worker
 from .preview_cases import (
     NO_JSON,
@@ -30,7 +35,7 @@ from .preview_cases import (
 )
 
 # The first table, then one per part of the runtime added since (issue 12).
-TABLES = (preview_cases, preview_cases_runtime, preview_cases_typescript)
+TABLES = (preview_cases, preview_cases_runtime, preview_cases_typescript, preview_cases_webapis)
 VALUES: tuple[ValueCase, ...] = sum((t.VALUES for t in TABLES), ())
 CONSOLE: tuple[ConsoleCase, ...] = sum((t.CONSOLE for t in TABLES), ())
 EXCEPTIONS: tuple[ExceptionCase, ...] = sum((t.EXCEPTIONS for t in TABLES), ())

@@ -14,6 +14,7 @@ import quickjs
 
 from vmctl.worker.repl import Snippet, compile_script, compile_snippet
 from vmctl.worker.session import prelude_source
+from vmctl.worker.webapis import vendor_source
 
 from .preview_cases import SESSIONS, SessionCase
 
@@ -43,6 +44,7 @@ class InProcessSession:
     def __init__(self) -> None:
         self._context = quickjs.Context()
         self._context.add_callable("__vmctl_host_console", lambda level, text: None)
+        self._context.eval(vendor_source())  # what the prelude's web APIs are made from
         self._context.eval(PRELUDE)
         self._context.eval(_HARNESS)
 

@@ -34,7 +34,7 @@ import ctypes
 import json
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Protocol
 
@@ -135,6 +135,8 @@ class Engine:
         self._slot = slot  # the running request, read by the callbacks below
         self._inspector: list[JSValue] = []  # describe, exception[, settle]
         self._timers: list[JSValue] = []  # step, clear: the timer queue the event loop runs
+        self._receive: list[JSValue] = []  # the function handed each lazy script's value
+        self._lazy: dict[str, tuple[str, str]] = {}
         self._rejections = UnhandledRejections(self._api, self._rt, self._ctx)
         # ctypes frees a callback's trampoline with its Python object: keep them as long as
         # the context. Each is tiny, since an exception inside one is printed and swallowed.
@@ -173,17 +175,61 @@ class Engine:
         The first time a process sees ``source`` it is compiled and its bytecode kept; later
         contexts (every worker the fork server forks) read the bytecode instead.
         """
+        self._free(self._evaluate_compiled(source, filename))
+
+    def compile(self, source: str, filename: str) -> None:
+        """Keep the bytecode of trusted ``source`` for later contexts, running nothing."""
+        self._free(self._compiled(source, filename))
+
+    def use_lazy_scripts(self, receive: str, scripts: Mapping[str, tuple[str, str]]) -> None:
+        """Trusted scripts evaluated when JavaScript asks (``__vmctl_host_load(name)``, which
+        is :meth:`load_script`): ``scripts`` maps a name to its filename and source, and
+        ``receive`` is an expression for the function that is handed each one's value."""
+        self._lazy = dict(scripts)
+        self._receive.append(self._eval(receive, "<lazy scripts>", 0))
+
+    def load_script(self, name: object) -> str:
+        """The host callable behind the lazy scripts: evaluate script ``name`` (from its
+        bytecode once compiled) and hand its value to the receive function; ``""``, or why
+        it could not. Never raises."""
+        try:
+            if not self._receive or str(name) not in self._lazy:
+                return f"no lazy script {name!r}"
+            filename, source = self._lazy[str(name)]
+            value = self._evaluate_compiled(source, filename)
+            self._free(self._call(self._receive[0], value, consume=True))
+            return ""
+        except EngineError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            return "internal error"
+
+    def _evaluate_compiled(self, source: str, filename: str) -> JSValue:
+        """The value of trusted script ``source``, run from its bytecode."""
+        return self._checked(
+            self._run(self._api.EvalFunction, self._ctx, self._compiled(source, filename))
+        )
+
+    def _compiled(self, source: str, filename: str) -> JSValue:
+        """Script ``source`` compiled (a function to run), from the bytecode once kept."""
         key = (filename, source)
         if (bytecode := _COMPILED.get(key)) is not None:
-            function = self._api.ReadObject(self._ctx, bytecode, len(bytecode), READ_OBJ_BYTECODE)
-        else:
-            data = source.encode("utf-8", "surrogatepass")
-            function = self._run(
+            return self._checked(
+                self._api.ReadObject(self._ctx, bytecode, len(bytecode), READ_OBJ_BYTECODE)
+            )
+        data = source.encode("utf-8", "surrogatepass")
+        function = self._checked(
+            self._run(
                 self._api.Eval, self._ctx, data, len(data), filename.encode(), EVAL_COMPILE_ONLY
             )
-            if function.tag != TAG_EXCEPTION:
-                _COMPILED[key] = self._write_bytecode(function)
-        self._free(self._checked(self._run(self._api.EvalFunction, self._ctx, function)))
+        )
+        try:
+            _COMPILED[key] = self._write_bytecode(function)
+        except BaseException:
+            self._free(function)
+            raise
+        return function
 
     def _write_bytecode(self, function: JSValue) -> bytes:
         size = ctypes.c_size_t()
@@ -267,7 +313,7 @@ class Engine:
 
     def close(self) -> None:
         """Release the values and hooks this engine holds; the context goes with the engine."""
-        for held in (self._inspector, self._timers):
+        for held in (self._inspector, self._timers, self._receive):
             while held:
                 self._free(held.pop())
         self._rejections.close()

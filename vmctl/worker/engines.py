@@ -20,7 +20,7 @@ The errors::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal, Protocol
 
 from vmctl.worker.limits import Budget
@@ -65,6 +65,18 @@ class JsEngine(Protocol):
     def use_inspector(self, describe: str, exception: str, settle: str | None = None) -> None:
         """Name the global functions that turn a value and a thrown value into JSON text,
         and (optionally) the one that turns a completion into a promise of ``{value}``."""
+
+    def compile(self, source: str, filename: str) -> None:
+        """Keep the bytecode of trusted ``source`` for later contexts, running nothing."""
+
+    def use_lazy_scripts(self, receive: str, scripts: Mapping[str, tuple[str, str]]) -> None:
+        """Trusted scripts evaluated when JavaScript asks (``__vmctl_host_load(name)``, which
+        is :meth:`load_script`): ``scripts`` maps a name to its filename and source, and
+        ``receive`` is an expression for the function that is handed each one's value."""
+
+    def load_script(self, name: object) -> str:
+        """Evaluate lazy script ``name`` and hand its value to the receive function; ``""``,
+        or why it could not. Never raises (it is a host callable)."""
 
     def use_event_loop(self, step: str, clear: str) -> None:
         """Name the prelude's timer functions: ``step()`` runs the earliest due timer (0), or

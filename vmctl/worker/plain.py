@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import _quickjs
@@ -72,6 +72,8 @@ class PlainEngine:
         self._context = _quickjs.Context()
         self._step: Any = None
         self._timers: tuple[Any, Any] | None = None  # the prelude's step and clear
+        self._receive: Any = None
+        self._lazy: dict[str, tuple[str, str]] = {}
 
     def add_callable(self, name: str, fn: Callable[..., object]) -> None:
         self._context.add_callable(name, fn)
@@ -92,6 +94,22 @@ class PlainEngine:
         make_step = self._context.eval(_HELPER)
         adopt = self._context.eval(settle) if settle is not None else None
         self._step = make_step(self._context.eval(describe), self._context.eval(exception), adopt)
+
+    def compile(self, source: str, filename: str) -> None:
+        pass  # the binding cannot keep bytecode: every context parses
+
+    def use_lazy_scripts(self, receive: str, scripts: Mapping[str, tuple[str, str]]) -> None:
+        self._lazy = dict(scripts)
+        self._receive = self._context.eval(receive)
+
+    def load_script(self, name: object) -> str:
+        try:
+            if self._receive is None or str(name) not in self._lazy:
+                return f"no lazy script {name!r}"
+            self._receive(self._context.eval(self._lazy[str(name)][1]))
+            return ""
+        except (_quickjs.JSException, _quickjs.StackOverflow) as exc:
+            return str(exc)
 
     def use_event_loop(self, step: str, clear: str) -> None:
         self._timers = (self._context.eval(step), self._context.eval(clear))

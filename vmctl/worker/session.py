@@ -51,7 +51,7 @@ from vmctl.protocol import (
     RunStartup,
     Value,
 )
-from vmctl.worker import repl
+from vmctl.worker import hostcrypto, repl, webapis
 from vmctl.worker.channel import FrameWriter, Inbox, Job
 from vmctl.worker.engine import ENGINE_VERSION, Engine
 from vmctl.worker.engines import (
@@ -88,6 +88,7 @@ PRELUDE_FILES = (
     "format.js",
     "console.js",
     "timers.js",
+    "webapis.js",
     "prelude.js",
 )
 
@@ -159,9 +160,13 @@ class JsSession:
         engine.set_stack_limit(STACK_BYTES)
         engine.add_callable("__vmctl_host_console", self._console)
         engine.add_callable("__vmctl_host_modules", self._host_modules)
+        engine.add_callable("__vmctl_host_crypto", hostcrypto.call)
+        engine.add_callable("__vmctl_host_load", engine.load_script)
+        engine.bootstrap(webapis.vendor_source(), "<vendor>")  # webapis.js takes it
         engine.bootstrap(prelude_source(), "<prelude>")
         engine.bootstrap(REQUIRE_SOURCE, "<require>")
         engine.use_inspector("__vmctl.describe", "__vmctl.exception", "__vmctl.settle")
+        engine.use_lazy_scripts(webapis.RECEIVE, webapis.lazy_scripts())
         engine.use_event_loop("__vmctl.timers.step", "__vmctl.timers.clear")
 
     @classmethod
@@ -170,7 +175,10 @@ class JsSession:
         session that runs nothing: the fork server calls it before it forks, so each worker
         reads the bytecode instead of parsing the prelude again. The session is closed; its
         context goes with the next collection (the caller collects before it forks)."""
-        cls("/", FrameWriter(-1)).close()  # the writer is never written to
+        session = cls("/", FrameWriter(-1))  # the writer is never written to
+        for filename, source in webapis.lazy_scripts().values():
+            session._engine.compile(source, filename)
+        session.close()
 
     def hello(self) -> Hello:
         return Hello(

@@ -17,6 +17,10 @@ const liveTimers = new MapCtor(); // id -> timer, until it has run or is cleared
 const mapClear = uncurry(Map.prototype.clear);
 let lastTimerId = 0;
 let lastTimerSeq = 0;
+// Live timers that keep their execution running. The runtime's own (AbortSignal.timeout) do
+// not, as an unref'd timer in Node does not keep the process alive: they fire while the
+// execution runs for other reasons, and are dropped when it ends.
+let heldOpen = 0;
 
 function timerBefore(a, b) {
   return a.due < b.due || (a.due === b.due && a.seq < b.seq);
@@ -60,7 +64,7 @@ function describeReceived(value) {
   return ` Received type ${typeof value} (${inspect(value)})`;
 }
 
-function addTimer(callback, delay, args, repeat, caller) {
+function addTimer(callback, delay, args, repeat, caller, holdsOpen = true) {
   if (typeof callback !== "function") {
     const error = new TypeError(
       `The "callback" argument must be of type function.${describeReceived(callback)}`);
@@ -72,8 +76,9 @@ function addTimer(callback, delay, args, repeat, caller) {
   if (!(ms >= 1 && ms <= TIMEOUT_MAX)) ms = 1;
   const timer = {
     id: ++lastTimerId, due: now() + ms, seq: ++lastTimerSeq, callback, args,
-    interval: repeat ? ms : 0,
+    interval: repeat ? ms : 0, holdsOpen,
   };
+  if (holdsOpen) heldOpen++;
   mapSet(liveTimers, timer.id, timer);
   heapPush(timer);
   return timer.id;
@@ -87,9 +92,17 @@ function setInterval(callback, delay, ...args) {
   return addTimer(callback, delay, args, true, setInterval);
 }
 
+// The runtime's own timer that does not keep the execution running (see heldOpen).
+function setBackgroundTimeout(callback, delay) {
+  return addTimer(callback, delay, [], false, setBackgroundTimeout, false);
+}
+
 // Either clears either kind, as in HTML and Node. An unknown id, or anything else, is ignored.
 function clearTimer(id) {
   const key = typeof id === "number" ? id : NumberCtor(id);
+  const timer = mapGet(liveTimers, key);
+  if (timer === undefined) return;
+  if (timer.holdsOpen) heldOpen--;
   mapDelete(liveTimers, key); // a cleared timer stays in the heap until it comes up, skipped
 }
 
@@ -102,8 +115,13 @@ function clearInterval(id) {
 }
 
 // Run the earliest due timer and return 0, or return how many milliseconds until one is
-// due, or -1 when none is pending. A callback's throw propagates: the execution fails.
+// due, or -1 when none that holds the execution open is pending (the others are dropped).
+// A callback's throw propagates: the execution fails.
 function timerStep() {
+  if (heldOpen === 0) {
+    clearTimers();
+    return -1;
+  }
   while (timerHeap.length !== 0) {
     const timer = timerHeap[0];
     if (mapGet(liveTimers, timer.id) !== timer) {
@@ -119,6 +137,7 @@ function timerStep() {
       heapPush(timer);
     } else {
       mapDelete(liveTimers, timer.id);
+      if (timer.holdsOpen) heldOpen--;
     }
     ReflectApply(timer.callback, globalThis, timer.args);
     return 0;
@@ -129,6 +148,7 @@ function timerStep() {
 function clearTimers() {
   mapClear(liveTimers);
   timerHeap.length = 0;
+  heldOpen = 0;
 }
 
 for (const timerFunction of [setTimeout, setInterval, clearTimeout, clearInterval]) {

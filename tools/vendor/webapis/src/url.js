@@ -1,0 +1,2 @@
+// URL and URLSearchParams: whatwg-url, the URL Standard's reference implementation.
+export { URL, URLSearchParams } from "whatwg-url";
