@@ -135,6 +135,29 @@ def test_a_forked_quickjs_worker_runs_jailed(daemon: Daemon, readable_tmp: Path)
         api.post(f"/sessions/{session['id']}/close")
 
 
+def test_the_runtime_apis_work_inside_the_jail(daemon: Daemon, readable_tmp: Path) -> None:
+    # Each loads or reaches something after the jail is on: random bytes and digests from
+    # the host, the lazy URL library, the TypeScript stripper, a timer's sleep.
+    tree = readable_tmp / "tree"
+    tree.mkdir()
+    os.chmod(tree, 0o755)
+    session = _session(daemon, "quickjs", tree)
+    code = (
+        "const bytes: Uint8Array = crypto.getRandomValues(new Uint8Array(16));\n"
+        "const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode('abc'));\n"
+        "await new Promise((r) => setTimeout(r, 5));\n"
+        "[bytes.some((b) => b !== 0), crypto.randomUUID().length,"
+        " new Uint8Array(digest)[0], new URL('http://münchen.de/x').hostname]"
+    )
+    with daemon.client() as api:
+        record = api.post(
+            "/executions/repl", json={"session_id": session["id"], "input": code}
+        ).json()
+        assert record["status"] == "ok", record
+        assert record["result"]["json"] == [True, 36, 0xBA, "xn--mnchen-3ya.de"]
+        api.post(f"/sessions/{session['id']}/close")
+
+
 def test_a_worktree_the_worker_user_cannot_read_keeps_the_daemon_uid_under_auto(
     daemon: Daemon, tmp_path: Path
 ) -> None:
