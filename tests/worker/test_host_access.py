@@ -17,6 +17,7 @@ import pytest
 from vmctl.json_depth import nests_deeper
 from vmctl.protocol import MAX_VALUE_DEPTH
 
+from .hooks import HOOKS, UNHOOK
 from .jsworker import WorkerProcess, exception_of, kinds, value_of
 
 SECRET = "the secret text"
@@ -25,30 +26,9 @@ SECRET = "the secret text"
 # keeping every function they are handed (arguments, receivers, stack frames, callers),
 # runs the host's entry points, puts the built-ins back, then tries each function it kept
 # as a way into the host. The snippet's value: what any of them returned holding the secret.
-HOOKED = r"""
-const seen = new Set();
-const keep = (v) => { if (typeof v === "function") seen.add(v); };
-Error.prepareStackTrace = (error, sites) => {
-  for (const site of sites) keep(site.getFunction());
-  return "";
-};
-const replaced = [];
-const apply = Reflect.apply;
-let busy = false;
-function hook(owner, name) {
-  const original = owner[name];
-  if (typeof original !== "function") return;
-  replaced.push([owner, name, original]);
-  owner[name] = function (...args) {
-    if (!busy) {
-      busy = true;
-      keep(this);
-      for (let i = 0; i < args.length; i++) keep(args[i]);
-      busy = false;
-    }
-    return apply(original, this, args);
-  };
-}
+HOOKED = (
+    HOOKS
+    + r"""
 for (const name of ["parse", "stringify"]) hook(JSON, name);
 for (const name of Object.getOwnPropertyNames(Object)) hook(Object, name);
 for (const name of ["push", "join", "map", "forEach", "slice", "includes", "indexOf"]) {
@@ -71,8 +51,9 @@ try { require("fs").readFileSync(probe); } catch {}
 console.log(probe, "%j", probe);
 console.trace("t");
 __vmctl.describe(new Proxy({}, { ownKeys() { new Error("trap"); return []; } }));
-for (const [owner, name, original] of replaced.reverse()) owner[name] = original;
-Error.prepareStackTrace = undefined;
+"""
+    + UNHOOK
+    + r"""
 const found = [];
 for (const fn of seen) {
   for (const args of [["fs.readFileSync", ["secret.txt"]], ["secret.txt"], ["require", ["fs"]]]) {
@@ -85,6 +66,7 @@ for (const fn of seen) {
 }
 found
 """
+)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import pytest
 from vmctl.protocol import ExecLimits
 from vmctl.worker import hostcrypto
 
+from .hooks import HOOKS, UNHOOK
 from .jsworker import LIMITS, WorkerProcess, exception_of, open_worker, value_of
 
 WPT = Path(__file__).parent / "wpt"
@@ -330,31 +331,9 @@ def test_the_host_callables_are_not_globals(worker: WorkerProcess) -> None:
 # Calls every crypto entry point with a stack-trace hook set and built-ins replaced by
 # wrappers that keep every function they are handed, then tries each kept function as the
 # host callable. The value: what any of them answered that looks like a host reply.
-HOOKED = r"""
-const seen = new Set();
-const keep = (v) => { if (typeof v === "function") seen.add(v); };
-Error.prepareStackTrace = (error, sites) => {
-  for (const site of sites) keep(site.getFunction());
-  return "";
-};
-const replaced = [];
-const apply = Reflect.apply;
-let busy = false;
-function hook(owner, name) {
-  const original = owner[name];
-  if (typeof original !== "function") return;
-  replaced.push([owner, name, original]);
-  owner[name] = function (...args) {
-    if (!busy) {
-      busy = true;
-      keep(this);
-      for (let i = 0; i < args.length; i++) keep(args[i]);
-      new Error("hook");
-      busy = false;
-    }
-    return apply(original, this, args);
-  };
-}
+HOOKED = (
+    HOOKS
+    + r"""
 for (const name of ["parse", "stringify"]) hook(JSON, name);
 hook(Uint8Array, "fromBase64");
 hook(Uint8Array.prototype, "toBase64");
@@ -369,8 +348,9 @@ crypto.randomUUID();
 await crypto.subtle.digest(probe, new Uint8Array(8));
 try { crypto.getRandomValues(new Float32Array(1)); } catch {}
 try { await crypto.subtle.digest("MD5", new Uint8Array(1)); } catch {}
-for (const [owner, name, original] of replaced.reverse()) owner[name] = original;
-Error.prepareStackTrace = undefined;
+"""
+    + UNHOOK
+    + r"""
 const found = [];
 for (const fn of seen) {
   for (const args of [["random", 8, ""], ["uuid", "", ""]]) {
@@ -382,6 +362,7 @@ for (const fn of seen) {
 }
 found
 """
+)
 
 
 def test_no_function_a_hook_is_handed_is_the_host_callable(worker: WorkerProcess) -> None:
