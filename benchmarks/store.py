@@ -20,17 +20,9 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
+from vmctl.api.models import Event, Execution, ExecutionStatus, Session, Settings, Template
 from vmctl.supervisor.store import Store, open_store
-from vmctl.supervisor.store.models import (
-    Event,
-    Execution,
-    ExecutionStatus,
-    Session,
-    Settings,
-    Template,
-    new_id,
-    utc_now,
-)
+from vmctl.supervisor.store.models import new_id, utc_now
 
 GROUP = "store"
 

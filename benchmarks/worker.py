@@ -32,9 +32,9 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
+from vmctl.api.models import Limits
 from vmctl.daemon_options import DEFAULT_WORKER_USER
 from vmctl.protocol import ExecRepl
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import Launcher, Outcome, SpawnSpec, WorkerHandle, open_worker
 from vmctl.supervisor.workers.forkserver import ForkServer, open_forkserver
 from vmctl.supervisor.workers.sandboxing import open_sandbox

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "vmctl"
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl": frozenset(),  # this module only, not the package: see _part
     "vmctl.json_depth": frozenset(),
+    "vmctl.api": frozenset({"vmctl.json_depth"}),
     "vmctl.protocol": frozenset({"vmctl.json_depth"}),
     "vmctl.sandbox": frozenset({"vmctl.protocol"}),
     "vmctl.lifeline": frozenset(),
@@ -40,6 +41,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl.supervisor.connections": frozenset({"vmctl.supervisor.config", "vmctl.supervisor.http"}),
     "vmctl.supervisor.http": frozenset(
         {
+            "vmctl.api",
             "vmctl.json_depth",
             "vmctl.supervisor.config",
             "vmctl.supervisor.sessions",
@@ -48,6 +50,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     ),
     "vmctl.supervisor.sessions": frozenset(
         {
+            "vmctl.api",
             "vmctl.protocol",
             "vmctl.supervisor.config",
             "vmctl.supervisor.workers",
@@ -56,6 +59,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     ),
     "vmctl.supervisor.workers": frozenset(
         {
+            "vmctl.api",
             "vmctl.protocol",
             "vmctl.lifeline",
             "vmctl.sandbox",
@@ -63,7 +67,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "vmctl.supervisor.store.models",
         }
     ),
-    "vmctl.supervisor.store": frozenset({"vmctl.json_depth"}),
+    "vmctl.supervisor.store": frozenset({"vmctl.api", "vmctl.json_depth"}),
 }
 
 # Third-party packages only some parts may use.

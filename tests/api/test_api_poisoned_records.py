@@ -22,7 +22,7 @@ from real_daemon import (
     running_daemon,
     start_session,
 )
-from vmctl.supervisor.store.models import MAX_JSON_DEPTH
+from vmctl.api.models import MAX_JSON_DEPTH
 from vmctl.supervisor.store.rows import NESTED_TOO_DEEPLY, NOT_AN_OBJECT
 
 Make = Callable[..., dict[str, Any]]

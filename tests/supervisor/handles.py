@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from vmctl.api.models import Limits
 from vmctl.protocol import ExecRepl
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import Job, Outcome, SpawnSpec
 
 # The types of conftest.py's fixtures.

@@ -7,10 +7,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from vmctl.supervisor.store import (
-    Store,
-)
-from vmctl.supervisor.store.models import (
+from vmctl.api.models import (
     Event,
     Execution,
     ExecutionStatus,
@@ -18,8 +15,11 @@ from vmctl.supervisor.store.models import (
     SessionStatus,
     Settings,
     Template,
-    new_id,
 )
+from vmctl.supervisor.store import (
+    Store,
+)
+from vmctl.supervisor.store.models import new_id
 
 T0 = "2026-01-01T00:00:00.000Z"  # every row made "in the same millisecond" unless a test says
 T1 = "2026-01-01T00:00:00.001Z"

@@ -17,17 +17,14 @@ from supervisor.stores import (
     given_template,
     sql,
 )
+from vmctl.api.models import Execution, ExecutionMetrics
 from vmctl.supervisor.store import (
     Duplicate,
     RowNotFound,
     Store,
     StoreError,
 )
-from vmctl.supervisor.store.models import (
-    Execution,
-    ExecutionMetrics,
-    new_id,
-)
+from vmctl.supervisor.store.models import new_id
 
 
 def test_a_session_round_trips_and_is_replaced_whole(runner: asyncio.Runner, store: Store) -> None:

@@ -21,9 +21,7 @@ from vmctl.supervisor.store import (
     open_store,
 )
 from vmctl.supervisor.store import schema as store_schema
-from vmctl.supervisor.store.models import (
-    new_id,
-)
+from vmctl.supervisor.store.models import new_id
 
 
 def test_open_creates_the_directory_and_records_the_schema_version(

@@ -15,6 +15,7 @@ from supervisor.stores import (
     given_template,
     sql,
 )
+from vmctl.api.models import Capability, Limits, Runtime, SessionStatus, Settings, StartupFile
 from vmctl.supervisor.store import (
     Duplicate,
     RowNotFound,
@@ -22,15 +23,7 @@ from vmctl.supervisor.store import (
     TemplateInUse,
     TemplateNameTaken,
 )
-from vmctl.supervisor.store.models import (
-    Capability,
-    Limits,
-    Runtime,
-    SessionStatus,
-    Settings,
-    StartupFile,
-    new_id,
-)
+from vmctl.supervisor.store.models import new_id
 
 
 def test_a_template_comes_back_with_its_modules_and_libraries_sorted(

@@ -19,9 +19,7 @@ from vmctl.supervisor.store import (
     Store,
     open_store,
 )
-from vmctl.supervisor.store.models import (
-    new_id,
-)
+from vmctl.supervisor.store.models import new_id
 
 
 def test_many_tasks_can_use_the_store_at_once(runner: asyncio.Runner, store: Store) -> None:

@@ -16,8 +16,8 @@ import pytest
 import uvloop
 
 from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, repl, types
+from vmctl.api.models import Limits
 from vmctl.protocol import RunFile, RunStartup
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import Outcome, WorkerHandle, open_worker
 from vmctl.supervisor.workers.outcome import payload_size
 from vmctl.supervisor.workers.spawn import MIB, address_space_bytes

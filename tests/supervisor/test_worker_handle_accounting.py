@@ -7,8 +7,8 @@ import io
 import msgspec
 import pytest
 
+from vmctl.api.models import Limits
 from vmctl.protocol import MAX_LINE_BYTES, Console, Error, JsException, System, Value
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers.outcome import (
     ExecutionRecorder,
     cancelled,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, repl, ticking, types
+from vmctl.api.models import Limits
 from vmctl.protocol import MAX_LINE_BYTES
 from vmctl.supervisor.config import (
     ASK_GRACE,
@@ -23,7 +24,6 @@ from vmctl.supervisor.config import (
     STOP_GRACE,
     TERM_GRACE,
 )
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import (
     Outcome,
     SpawnSpec,

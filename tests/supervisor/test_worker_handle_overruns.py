@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.handles import PluginSpec, Run, repl, types
-from vmctl.supervisor.store.models import Limits
+from vmctl.api.models import Limits
 from vmctl.supervisor.workers import Outcome, SpawnSpec, open_worker
 from vmctl.supervisor.workers.outcome import OK, limit_reached, within_time
 

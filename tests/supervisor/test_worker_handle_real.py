@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from supervisor.handles import Run, repl, ticking
+from vmctl.api.models import Limits
 from vmctl.supervisor.config import HARD_DEADLINE_GRACE, STOP_GRACE
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers import Outcome, SpawnSpec, WorkerHandle, open_worker
 
 SLACK = 2.0  # scheduling slack on a loaded 2-core machine

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vmctl.api.models import Session, SessionStatus
 from vmctl.supervisor.sessions.worker_logs import CARRY_BYTES, RETENTION_SECONDS, sweep, trim
-from vmctl.supervisor.store.models import Session, SessionStatus, new_id, timestamp
+from vmctl.supervisor.store.models import new_id, timestamp
 
 NOW = 2_000_000_000.0
 DAY = 24 * 3600

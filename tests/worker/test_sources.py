@@ -42,9 +42,7 @@ def test_a_js_file_with_an_import_runs_as_a_module(worker: WorkerProcess, tmp_pa
     assert value_of(worker.repl("typeof local")).preview == "undefined"
 
 
-def test_a_js_file_with_import_meta_runs_as_a_module(
-    worker: WorkerProcess, tmp_path: Path
-) -> None:
+def test_a_js_file_with_import_meta_runs_as_a_module(worker: WorkerProcess, tmp_path: Path) -> None:
     (tmp_path / "where.js").write_text("console.log(import.meta.url.endsWith('/where.js'));\n")
     assert _console(worker.run_file("where.js")) == ["true"]
 
@@ -70,9 +68,7 @@ def test_a_ts_file_imports_ts_modules_by_their_js_name_and_without_extension(
     assert _console(worker.run_file("main.ts")) == ["3"]
 
 
-def test_a_js_importer_gets_no_typescript_resolution(
-    worker: WorkerProcess, tmp_path: Path
-) -> None:
+def test_a_js_importer_gets_no_typescript_resolution(worker: WorkerProcess, tmp_path: Path) -> None:
     (tmp_path / "a.ts").write_text("export const a: number = 1;\n")
     (tmp_path / "main.mjs").write_text("import { a } from './a.js';\n")
     frames = worker.run_file("main.mjs")

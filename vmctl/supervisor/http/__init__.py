@@ -6,6 +6,6 @@ the daemon answers (``hosts.py``), the handlers (``endpoints.py``), the
 request bodies and query parameters with their strict decoding (``bodies.py``), and the
 error envelope with the one table from an error's code to its HTTP status
 (``errors.py``). It may import ``sessions`` (the manager, the templates, the domain
-errors), the contract's objects in ``store/models.py`` and ``config``; nothing else of
+errors), the contract's objects in ``vmctl/api`` and ``config``; nothing else of
 the daemon reaches into it, and nothing outside it imports Starlette.
 """

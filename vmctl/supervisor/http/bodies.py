@@ -17,10 +17,10 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from vmctl.api.models import MAX_JSON_DEPTH
 from vmctl.json_depth import nests_deeper
 from vmctl.supervisor.http.errors import RequestError
 from vmctl.supervisor.sessions.errors import validation_error
-from vmctl.supervisor.store.models import MAX_JSON_DEPTH
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):

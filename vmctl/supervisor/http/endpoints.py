@@ -14,12 +14,12 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vmctl.api.models import SESSION_STATUSES, Template
 from vmctl.supervisor.http import bodies
 from vmctl.supervisor.http.bodies import decode_body, given, int_param, required, uuid_field
 from vmctl.supervisor.http.errors import JSON, method_not_allowed
 from vmctl.supervisor.sessions import SessionManager, Templates
 from vmctl.supervisor.sessions.errors import validation_error
-from vmctl.supervisor.store.models import SESSION_STATUSES, Template
 
 B = TypeVar("B", bound=bodies.Body)
 

@@ -16,19 +16,12 @@ from typing import Any
 
 import msgspec
 
+from vmctl.api.models import Execution, ExecutionKind, Limits, Settings, Template
 from vmctl.protocol import ExecRepl, RunFile, RuntimeOptions
 from vmctl.supervisor.sessions.errors import ExecutionFailed, Unavailable
 from vmctl.supervisor.sessions.live import LiveSession
 from vmctl.supervisor.store import ExecutionLog, Store, StoreFull
-from vmctl.supervisor.store.models import (
-    Execution,
-    ExecutionKind,
-    Limits,
-    Settings,
-    Template,
-    new_id,
-    utc_now,
-)
+from vmctl.supervisor.store.models import new_id, utc_now
 from vmctl.supervisor.workers import Job, Outcome
 from vmctl.supervisor.workers.outcome import ExecutionRecorder, cancelled, crashed
 

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from vmctl.api.models import Session
 from vmctl.supervisor.sessions.errors import Conflict
-from vmctl.supervisor.store.models import Session
 from vmctl.supervisor.workers import WorkerHandle
 
 # Why a session whose worker died on its own was retired (see LiveSession.retired_because).

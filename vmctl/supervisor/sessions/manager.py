@@ -32,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from vmctl.api.models import Execution, Session, SessionStatus, Template
 from vmctl.supervisor.config import (
     FLAP_LIMIT,
     FLAP_WINDOW,
@@ -62,14 +63,7 @@ from vmctl.supervisor.sessions.paths import (
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
-from vmctl.supervisor.store.models import (
-    Execution,
-    Session,
-    SessionStatus,
-    Template,
-    new_id,
-    utc_now,
-)
+from vmctl.supervisor.store.models import new_id, utc_now
 from vmctl.supervisor.workers import Launcher, Outcome
 from vmctl.supervisor.workers.forkserver import ForkServer
 from vmctl.supervisor.workers.sandboxing import open_sandbox, sandbox_summary

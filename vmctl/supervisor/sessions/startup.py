@@ -12,12 +12,12 @@ import functools
 import os
 from typing import Any
 
+from vmctl.api.models import Session, Settings, StartupFile, Template
 from vmctl.protocol import MAX_LINE_BYTES, Library, RunStartup
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.sessions.errors import Invalid, StartupFailed
 from vmctl.supervisor.sessions.execution import runtime_options, worker_limits
 from vmctl.supervisor.sessions.paths import resolve_in_worktree
-from vmctl.supervisor.store.models import Session, Settings, StartupFile, Template
 from vmctl.supervisor.workers import (
     Launcher,
     SpawnSpec,

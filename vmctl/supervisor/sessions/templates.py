@@ -15,12 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from vmctl.supervisor.config import LIMIT_MAXIMUMS, DaemonConfig
-from vmctl.supervisor.sessions.errors import Invalid, not_found, store_call, validation_error
-from vmctl.supervisor.sessions.names import check_library_name, check_module
-from vmctl.supervisor.sessions.paths import clean_relative_path
-from vmctl.supervisor.store import Store
-from vmctl.supervisor.store.models import (
+from vmctl.api.models import (
     Capability,
     Lifecycle,
     Limits,
@@ -30,9 +25,13 @@ from vmctl.supervisor.store.models import (
     StartupFile,
     Template,
     TemplateDetail,
-    new_id,
-    utc_now,
 )
+from vmctl.supervisor.config import LIMIT_MAXIMUMS, DaemonConfig
+from vmctl.supervisor.sessions.errors import Invalid, not_found, store_call, validation_error
+from vmctl.supervisor.sessions.names import check_library_name, check_module
+from vmctl.supervisor.sessions.paths import clean_relative_path
+from vmctl.supervisor.store import Store
+from vmctl.supervisor.store.models import new_id, utc_now
 
 S = TypeVar("S", Limits, Resolver, Runtime, Lifecycle)
 

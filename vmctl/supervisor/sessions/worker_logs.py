@@ -30,10 +30,10 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Iterable
 
+from vmctl.api.models import Session
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.sessions.background import repeated
 from vmctl.supervisor.store import Store
-from vmctl.supervisor.store.models import Session
 
 logger = logging.getLogger("vmctl.sessions")
 

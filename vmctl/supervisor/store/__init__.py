@@ -2,11 +2,11 @@
 
 It owns the database: the schema and its migrations (``schema.py``), the two connection
 threads (``thread.py``), the row <-> Struct conversions (``rows.py``), the
-:class:`Store` whose typed methods are the only way in (``store.py``), and the objects
-of the REST contract that it keeps (``models.py``). SQLite's errors leave it as the
-small tree of ``errors.py``. It may import the standard library and msgspec, nothing of
-``sessions`` or ``http``; ``models.py`` imports nothing of vmctl's, so every room may
-use it.
+:class:`Store` whose typed methods are the only way in (``store.py``), and how the ids
+and timestamps of its records are made (``models.py``; the records are the contract's
+objects of ``vmctl/api/models.py``). SQLite's errors leave it as the small tree of
+``errors.py``. It may import the standard library, msgspec and ``vmctl.api``, nothing of
+``sessions`` or ``http``.
 """
 
 from vmctl.supervisor.store.errors import (

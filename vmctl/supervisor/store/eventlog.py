@@ -26,8 +26,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from vmctl.api.models import Execution, ExecutionMetrics
 from vmctl.supervisor.store import rows
-from vmctl.supervisor.store.models import Execution, ExecutionMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from vmctl.json_depth import nests_deeper
-from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
-from vmctl.supervisor.store.models import (
+from vmctl.api.models import (
     MAX_JSON_DEPTH,
     Capability,
     Event,
@@ -30,8 +28,10 @@ from vmctl.supervisor.store.models import (
     Settings,
     StartupFile,
     Template,
-    utc_now,
 )
+from vmctl.json_depth import nests_deeper
+from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
+from vmctl.supervisor.store.models import utc_now
 
 _encoder = msgspec.json.Encoder()
 _decode_dict = msgspec.json.Decoder(dict[str, Any]).decode

@@ -1,7 +1,7 @@
 """The durable store: templates, sessions, executions and events in one SQLite file.
 
 :class:`Store` methods take and return the Structs of
-:mod:`vmctl.supervisor.store.models`; the SQL they run is here and in
+:mod:`vmctl.api.models`; the SQL they run is here and in
 ``rows.py``, the schema in ``schema.py``, and SQLite's errors leave the store
 only as the domain errors of ``errors.py``.
 
@@ -37,6 +37,16 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from vmctl.api.models import (
+    Capability,
+    Event,
+    Execution,
+    Session,
+    Settings,
+    StartupFile,
+    Template,
+    TemplateDetail,
+)
 from vmctl.supervisor.store import retention, rows, schema
 from vmctl.supervisor.store.errors import (
     Duplicate,
@@ -47,16 +57,6 @@ from vmctl.supervisor.store.errors import (
     constraints,
 )
 from vmctl.supervisor.store.eventlog import EventLog
-from vmctl.supervisor.store.models import (
-    Capability,
-    Event,
-    Execution,
-    Session,
-    Settings,
-    StartupFile,
-    Template,
-    TemplateDetail,
-)
 from vmctl.supervisor.store.thread import ConnectionThread
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ import subprocess
 import time
 from typing import Protocol
 
+from vmctl.api.models import Limits
 from vmctl.protocol import (
     PROTOCOL_VERSION,
     Cancel,
@@ -53,7 +54,6 @@ from vmctl.supervisor.config import (
     STOP_GRACE,
     TERM_GRACE,
 )
-from vmctl.supervisor.store.models import Limits
 from vmctl.supervisor.workers.forkserver import ForkServerError
 from vmctl.supervisor.workers.launcher import SPAWN_ONLY, Launcher
 from vmctl.supervisor.workers.outcome import (

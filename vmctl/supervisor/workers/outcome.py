@@ -1,7 +1,7 @@
 """How one execution ends: its events counted against its limits as they arrive, and its outcome.
 
 An :class:`ExecutionRecorder` keeps the events of one execution within its
-:class:`~vmctl.supervisor.store.models.Limits` and ends it at the first limit
+:class:`~vmctl.api.models.Limits` and ends it at the first limit
 crossed. The first ending wins: once a limit, a cancel, the hard deadline or a
 crash has ended the execution, later events are dropped and later endings
 ignored, so what is kept is bounded by ``max_events`` and ``max_output_kb``
@@ -24,15 +24,9 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from vmctl.api.models import EventType, ExecutionMetrics, ExecutionStatus, LimitName, Limits
 from vmctl.protocol import Console, Error, EventFrame, JsException, System, Value
-from vmctl.supervisor.store.models import (
-    EventType,
-    ExecutionMetrics,
-    ExecutionStatus,
-    LimitName,
-    Limits,
-    timestamp,
-)
+from vmctl.supervisor.store.models import timestamp
 
 _TRUNCATED = "…[truncated]"
 _encode = msgspec.json.Encoder().encode
