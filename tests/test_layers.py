@@ -25,7 +25,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl.daemon_options": frozenset(),
     "vmctl.api_token": frozenset(),
     "vmctl.worker": frozenset({"vmctl.protocol", "vmctl.lifeline", "vmctl.sandbox"}),
-    "vmctl.cli": frozenset({"vmctl.daemon_options", "vmctl.api_token", "vmctl.sandbox"}),
+    "vmctl.client": frozenset({"vmctl.api", "vmctl.api_token", "vmctl.daemon_options"}),
+    "vmctl.cli": frozenset(
+        {"vmctl.client", "vmctl.api", "vmctl.daemon_options", "vmctl.api_token", "vmctl.sandbox"}
+    ),
     "vmctl.supervisor": frozenset(),  # the package's own __init__: a docstring
     "vmctl.supervisor.__main__": frozenset({"vmctl.supervisor.server"}),
     "vmctl.supervisor.config": frozenset({"vmctl.daemon_options"}),

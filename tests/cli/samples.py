@@ -6,16 +6,18 @@ from typing import Any
 
 import click
 
-from vmctl.cli.models import Event, Execution
+from vmctl.api.models import Event, EventType, Execution, ExecutionKind, ExecutionStatus
 
 TS = "2026-11-21T09:00:00.123Z"
 
 
-def execution(status: str = "ok", kind: str = "repl", **fields: Any) -> Execution:
+def execution(
+    status: ExecutionStatus = "ok", kind: ExecutionKind = "repl", **fields: Any
+) -> Execution:
     return Execution(id="e1", session_id="s1", kind=kind, status=status, started_at=TS, **fields)
 
 
-def event(seq: int, type_: str, **payload: Any) -> Event:
+def event(seq: int, type_: EventType, **payload: Any) -> Event:
     return Event(execution_id="e1", seq=seq, ts=TS, type=type_, payload=payload)
 
 

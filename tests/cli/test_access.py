@@ -14,9 +14,9 @@ from click.testing import Result
 
 from cli.runner import invoke
 from real_daemon import Daemon, free_port
-from vmctl.cli.client import Client
 from vmctl.cli.daemon import stop
 from vmctl.cli.daemon_record import read_record
+from vmctl.client import Client
 
 
 def vmctl_away(daemon: Daemon, home: Path, *args: str, token_env: str | None = None) -> Result:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.samples import TS, event, plain
+from vmctl.api.models import RuntimeSummary, Session, Template
 from vmctl.cli import format as fmt
 from vmctl.cli.daemon_record import DaemonRecord, DaemonStatus
-from vmctl.cli.models import RuntimeSummary, Session, Template
 
 
 def test_table_aligns_columns_to_the_widest_cell() -> None:

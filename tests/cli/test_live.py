@@ -15,8 +15,8 @@ import pytest
 from cli.cutting_proxy import cutting_proxy
 from cli.runner import Vmctl, invoke, vmctl_process
 from real_daemon import Daemon
-from vmctl.cli import live
 from vmctl.cli.main import cli
+from vmctl.client import live
 
 Json = Callable[..., Any]
 

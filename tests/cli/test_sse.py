@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmctl.cli import sse
-from vmctl.cli.sse import Message, Parser
+from vmctl.client import sse
+from vmctl.client.sse import Message, Parser
 
 # The daemon's shape: ids, types, JSON data, a keep-alive comment between messages.
 DAEMON_STREAM = (

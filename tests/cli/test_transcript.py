@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import click
 
 from cli.samples import event, execution, plain
+from vmctl.api.models import Event, Execution
 from vmctl.cli import transcript
-from vmctl.cli.models import Event, Execution
 from vmctl.cli.transcript import Line, Transcript
 
 

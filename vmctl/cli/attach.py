@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 import click
 import msgspec
 
+from vmctl.api.models import Event, Execution
 from vmctl.cli.context import CliContext
 from vmctl.cli.interrupts import Interrupts
-from vmctl.cli.live import live_events
-from vmctl.cli.models import Event, Execution
 from vmctl.cli.transcript import Line, Transcript
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -64,12 +63,12 @@ class Printer:
 
     def follow(self, execution_id: str) -> Execution:
         """Print the events after the last one printed until the end; the final record."""
-        for item in live_events(self.cli.client, execution_id, self.last_seq):
-            if isinstance(item, Execution):
-                self.end(item)
-                return item
-            self.events(item)
-        raise AssertionError("live_events ends with the record or raises")
+        with self.cli.client.stream_events(execution_id, self.last_seq) as stream:
+            for batch in stream.batches():
+                self.events(batch)
+        assert stream.execution is not None, "a stream ends with the record or raises"
+        self.end(stream.execution)
+        return stream.execution
 
     def events(self, batch: Sequence[Event]) -> None:
         with self._interrupts.held():  # rendered, printed and counted, or none of it

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import msgspec
 
-from vmctl.cli.client import Client
+from vmctl.client import Client
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command failed (API error, daemon unreachable); click.ClickException's code

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-from vmctl.cli.client import ClientError
+from vmctl.api.models import SandboxLayer
 from vmctl.cli.context import CliContext, pass_cli
-from vmctl.cli.models import SandboxLayer
+from vmctl.client import ClientError
 from vmctl.daemon_options import DEFAULT_WORKER_USER
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
+from vmctl.api.models import Execution
 from vmctl.cli import format as fmt
 from vmctl.cli.attach import attach
 from vmctl.cli.context import EXIT_NOT_OK, CliContext, json_object, pass_cli, to_json
-from vmctl.cli.models import Execution
 
 NO_WAIT_HELP = "Print the execution's id (its record under --json) and return at once."
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from vmctl.cli.daemon_record import DaemonStatus
-from vmctl.cli.models import (
+from vmctl.api.models import (
     Capability,
     Event,
     Execution,
@@ -26,6 +25,7 @@ from vmctl.cli.models import (
     Template,
     TemplateDetail,
 )
+from vmctl.cli.daemon_record import DaemonStatus
 from vmctl.cli.transcript import describe_error
 
 STATUS_COLOURS = {

@@ -17,7 +17,6 @@ import psutil
 
 from vmctl.api_token import TOKEN_ENV
 from vmctl.cli import format as fmt
-from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import EXIT_ERROR, CliContext, pass_cli
 from vmctl.cli.daemon import (
     DaemonStartError,
@@ -47,6 +46,7 @@ from vmctl.cli.up_options import (
     checked_by,
     refuse_open_no_auth,
 )
+from vmctl.client import Client, ClientError
 from vmctl.daemon_options import (
     DB_NAME,
     DEFAULT_HANDSHAKE_TIMEOUT,

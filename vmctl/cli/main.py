@@ -14,7 +14,6 @@ import click
 
 from vmctl.api_token import TOKEN_ENV, TokenError, client_token, token_path
 from vmctl.cli import format as fmt
-from vmctl.cli.client import ApiError, Client, ClientError
 from vmctl.cli.context import JSON_HELP, CliContext, color_choice, json_option, pass_cli
 from vmctl.cli.daemon_record import running_record, vmctl_home
 from vmctl.cli.doctor import doctor
@@ -23,6 +22,7 @@ from vmctl.cli.lifetime import down, logs, status, up
 from vmctl.cli.oneshot import run
 from vmctl.cli.sessions import session
 from vmctl.cli.templates import template
+from vmctl.client import ApiError, Client, ClientError, StreamLost
 
 DEFAULT_URL = "http://127.0.0.1:3210"
 
@@ -35,6 +35,11 @@ class VmctlGroup(click.Group):
             return super().invoke(ctx)
         except ClientError as exc:
             message = str(exc)
+            if isinstance(exc, StreamLost):
+                message = (
+                    f"{exc.reason}; `vmctl exec follow {exc.execution_id} --after-seq"
+                    f" {exc.after_seq}` picks up the execution's output from there"
+                )
             if isinstance(exc, ApiError) and exc.code == "UNAUTHORIZED":
                 message += (
                     f" — the daemon's token is in {token_path(str(vmctl_home()))} for the"

@@ -14,9 +14,9 @@ from typing import Any
 import click
 import msgspec
 
+from vmctl.api.models import Execution
 from vmctl.api_token import TOKEN_BYTES, TOKEN_ENV
 from vmctl.cli.attach import attach
-from vmctl.cli.client import Client, ClientError
 from vmctl.cli.context import CliContext, json_object, pass_cli
 from vmctl.cli.daemon import (
     DaemonStartError,
@@ -27,7 +27,7 @@ from vmctl.cli.daemon import (
     url_of,
 )
 from vmctl.cli.executions import exit_with_status
-from vmctl.cli.models import Execution
+from vmctl.client import Client, ClientError
 from vmctl.daemon_options import DB_NAME
 
 TEMPLATE_PREFIX = "vmctl-run-"
@@ -116,7 +116,9 @@ def run_once(
         client.update_settings(
             template.id, runtime=msgspec.structs.replace(settings.runtime, esm=True)
         )
-    session = client.create_session(template.id, WORKSPACE, BASE_COMMIT, str(path.parent))
+    session = client.create_session(
+        template.id, path.parent, workspace_id=WORKSPACE, base_commit_oid=BASE_COMMIT
+    )
     stack.callback(quietly, client.close_session, session.id)
     return attach(cli, lambda: client.run_file(session.id, path.name, args, env, wait=False))
 

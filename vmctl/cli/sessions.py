@@ -8,7 +8,6 @@ import click
 
 from vmctl.cli import format as fmt
 from vmctl.cli.context import CliContext, pass_cli
-from vmctl.cli.templates import template_id_of
 
 DEFAULT_WORKSPACE = "default"
 DEFAULT_BASE_COMMIT = "none"
@@ -38,10 +37,10 @@ def create(
 ) -> None:
     """Start a session: a worker runs the template's libraries and startup files."""
     created = cli.client.create_session(
-        template_id_of(cli.client, template_id),
-        workspace_id,
-        base_commit,
-        str(worktree_path.resolve()),
+        cli.client.template_id(template_id),
+        worktree_path.resolve(),
+        workspace_id=workspace_id,
+        base_commit_oid=base_commit,
     )
     cli.show(created, f"Created session {created.id}\n{fmt.session(created)}")
 

@@ -5,28 +5,13 @@ Every TEMPLATE argument takes a template id or a template name.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import click
 import msgspec
 
 from vmctl.cli import format as fmt
-from vmctl.cli.client import ApiError, Client
 from vmctl.cli.context import CliContext, json_object, pass_cli
-
-
-def template_id_of(client: Client, ref: str) -> str:
-    """The id of the template ``ref`` names: an id is used as is, a name is looked up."""
-    try:
-        return str(uuid.UUID(ref))
-    except ValueError:
-        pass
-    for template in client.list_templates():
-        if template.name == ref:
-            return template.id
-    raise ApiError(404, "TEMPLATE_NOT_FOUND", f"No template has the id or name {ref!r}")
-
 
 template_argument = click.argument("template_ref", metavar="TEMPLATE")
 
@@ -61,7 +46,7 @@ def list_(cli: CliContext) -> None:
 @pass_cli
 def get(cli: CliContext, template_ref: str) -> None:
     """Show a template with its settings, startup files and capabilities."""
-    detail = cli.client.get_template(template_id_of(cli.client, template_ref))
+    detail = cli.client.get_template(cli.client.template_id(template_ref))
     cli.show(detail, fmt.template_detail(detail))
 
 
@@ -70,7 +55,7 @@ def get(cli: CliContext, template_ref: str) -> None:
 @pass_cli
 def delete(cli: CliContext, template_ref: str) -> None:
     """Delete a template no open session uses."""
-    answer = cli.client.delete_template(template_id_of(cli.client, template_ref))
+    answer = cli.client.delete_template(cli.client.template_id(template_ref))
     cli.show(answer, f"Deleted template {answer.template_id}")
 
 
@@ -91,7 +76,7 @@ def set_limits(cli: CliContext, /, template_ref: str, **given: int | None) -> No
     changes = {name: value for name, value in given.items() if value is not None}
     if not changes:
         raise click.UsageError("give at least one limit, e.g. --wall-ms 1000")
-    template_id = template_id_of(cli.client, template_ref)
+    template_id = cli.client.template_id(template_ref)
     current = cli.client.get_template(template_id).settings.limits
     limits = msgspec.structs.replace(current, **changes)
     settings = cli.client.update_settings(template_id, limits=limits)
@@ -109,7 +94,7 @@ def set_runtime(cli: CliContext, /, template_ref: str, **given: bool | None) -> 
     changes = {name: value for name, value in given.items() if value is not None}
     if not changes:
         raise click.UsageError("give at least one flag, e.g. --esm")
-    template_id = template_id_of(cli.client, template_ref)
+    template_id = cli.client.template_id(template_ref)
     current = cli.client.get_template(template_id).settings.runtime
     runtime = msgspec.structs.replace(current, **changes)
     settings = cli.client.update_settings(template_id, runtime=runtime)
@@ -124,7 +109,7 @@ def set_runtime(cli: CliContext, /, template_ref: str, **given: bool | None) -> 
 @pass_cli
 def add_startup(cli: CliContext, template_ref: str, path: str, order: int, mode: str) -> None:
     """Add a file that runs in every new session of the template."""
-    template_id = template_id_of(cli.client, template_ref)
+    template_id = cli.client.template_id(template_ref)
     added = cli.client.add_startup_file(template_id, path, order, mode)
     cli.show(added, f"Added startup file {added.path} (order {added.order_index})")
 
@@ -134,7 +119,7 @@ def add_startup(cli: CliContext, template_ref: str, path: str, order: int, mode:
 @pass_cli
 def list_startup(cli: CliContext, template_ref: str) -> None:
     """List startup files in the order they run."""
-    items = cli.client.list_startup_files(template_id_of(cli.client, template_ref))
+    items = cli.client.list_startup_files(cli.client.template_id(template_ref))
     cli.show(items, fmt.startup_files(items))
 
 
@@ -151,7 +136,7 @@ def add_capability(
     cli: CliContext, template_ref: str, kind: str, name: str, enabled: bool, config: dict[str, Any]
 ) -> None:
     """Record a capability (descriptive metadata) on the template."""
-    template_id = template_id_of(cli.client, template_ref)
+    template_id = cli.client.template_id(template_ref)
     added = cli.client.add_capability(template_id, kind, name, enabled, config)
     cli.show(added, f"Added capability {added.kind}:{added.name}")
 
@@ -161,7 +146,7 @@ def add_capability(
 @pass_cli
 def list_capabilities(cli: CliContext, template_ref: str) -> None:
     """List the template's capabilities."""
-    items = cli.client.list_capabilities(template_id_of(cli.client, template_ref))
+    items = cli.client.list_capabilities(cli.client.template_id(template_ref))
     cli.show(items, fmt.capabilities(items))
 
 
@@ -174,7 +159,7 @@ name_option = click.option("--name", required=True, help="Module or library name
 @pass_cli
 def add_module(cli: CliContext, template_ref: str, name: str) -> None:
     """Expose a host module (from the daemon's catalog, e.g. fs) to require()."""
-    added = cli.client.add_module(template_id_of(cli.client, template_ref), name)
+    added = cli.client.add_module(cli.client.template_id(template_ref), name)
     cli.show(added, f"Added module {added.name}")
 
 
@@ -184,7 +169,7 @@ def add_module(cli: CliContext, template_ref: str, name: str) -> None:
 @pass_cli
 def remove_module(cli: CliContext, template_ref: str, name: str) -> None:
     """Stop exposing a module."""
-    answer = cli.client.remove_module(template_id_of(cli.client, template_ref), name)
+    answer = cli.client.remove_module(cli.client.template_id(template_ref), name)
     cli.show(answer, f"Removed module {name}")
 
 
@@ -193,7 +178,7 @@ def remove_module(cli: CliContext, template_ref: str, name: str) -> None:
 @pass_cli
 def list_modules(cli: CliContext, template_ref: str) -> None:
     """List the modules the template exposes."""
-    items = cli.client.list_modules(template_id_of(cli.client, template_ref))
+    items = cli.client.list_modules(cli.client.template_id(template_ref))
     cli.show(items, fmt.names(items, "modules"))
 
 
@@ -203,7 +188,7 @@ def list_modules(cli: CliContext, template_ref: str) -> None:
 @pass_cli
 def add_library(cli: CliContext, template_ref: str, name: str) -> None:
     """Load $VMCTL_HOME/libraries/NAME.js into every new session, before startup files."""
-    added = cli.client.add_library(template_id_of(cli.client, template_ref), name)
+    added = cli.client.add_library(cli.client.template_id(template_ref), name)
     cli.show(added, f"Added library {added.name}")
 
 
@@ -213,7 +198,7 @@ def add_library(cli: CliContext, template_ref: str, name: str) -> None:
 @pass_cli
 def remove_library(cli: CliContext, template_ref: str, name: str) -> None:
     """Stop loading a library."""
-    answer = cli.client.remove_library(template_id_of(cli.client, template_ref), name)
+    answer = cli.client.remove_library(cli.client.template_id(template_ref), name)
     cli.show(answer, f"Removed library {name}")
 
 
@@ -222,5 +207,5 @@ def remove_library(cli: CliContext, template_ref: str, name: str) -> None:
 @pass_cli
 def list_libraries(cli: CliContext, template_ref: str) -> None:
     """List the libraries the template loads."""
-    items = cli.client.list_libraries(template_id_of(cli.client, template_ref))
+    items = cli.client.list_libraries(cli.client.template_id(template_ref))
     cli.show(items, fmt.names(items, "libraries"))

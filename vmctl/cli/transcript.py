@@ -13,7 +13,7 @@ from typing import Any
 import click
 import msgspec
 
-from vmctl.cli.models import Event, Execution
+from vmctl.api.models import Event, Execution
 
 LIMIT_UNITS = {"cpu_ms": " ms", "wall_ms": " ms", "mem_mb": " MB", "max_output_kb": " KB"}
 CONSOLE_COLOURS = {"warn": "yellow", "error": "red", "debug": "bright_black"}
