@@ -32,6 +32,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl.supervisor": frozenset(),  # the package's own __init__: a docstring
     "vmctl.supervisor.__main__": frozenset({"vmctl.supervisor.server"}),
     "vmctl.supervisor.config": frozenset({"vmctl.daemon_options"}),
+    "vmctl.supervisor.metrics": frozenset(),  # prometheus_client and the standard library
     "vmctl.supervisor.server": frozenset(
         {
             "vmctl.supervisor.config",
@@ -47,6 +48,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "vmctl.api",
             "vmctl.json_depth",
             "vmctl.supervisor.config",
+            "vmctl.supervisor.metrics",
             "vmctl.supervisor.sessions",
             "vmctl.supervisor.store.models",
         }
@@ -56,6 +58,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "vmctl.api",
             "vmctl.protocol",
             "vmctl.supervisor.config",
+            "vmctl.supervisor.metrics",
             "vmctl.supervisor.workers",
             "vmctl.supervisor.store",
         }
@@ -67,10 +70,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "vmctl.lifeline",
             "vmctl.sandbox",
             "vmctl.supervisor.config",
+            "vmctl.supervisor.metrics",
             "vmctl.supervisor.store.models",
         }
     ),
-    "vmctl.supervisor.store": frozenset({"vmctl.api", "vmctl.json_depth"}),
+    "vmctl.supervisor.store": frozenset(
+        {"vmctl.api", "vmctl.json_depth", "vmctl.supervisor.metrics"}
+    ),
 }
 
 # Third-party packages only some parts may use.
@@ -78,6 +84,7 @@ ONLY_IN = {
     "starlette": ("vmctl.supervisor.http",),
     "sse_starlette": ("vmctl.supervisor.http.streams",),
     "uvicorn": ("vmctl.supervisor.server", "vmctl.supervisor.connections"),
+    "prometheus_client": ("vmctl.supervisor.metrics", "vmctl.supervisor.http.metrics"),
 }
 
 

@@ -20,6 +20,7 @@ from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
 from vmctl.supervisor.http.hosts import AllowedHosts
+from vmctl.supervisor.http.metrics import CountRequests, scrape
 from vmctl.supervisor.http.middleware import (
     AccessLog,
     BearerAuth,
@@ -30,6 +31,7 @@ from vmctl.supervisor.http.middleware import (
     ServerErrors,
 )
 from vmctl.supervisor.http.streams import stream_events
+from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.sessions import SessionManager, open_session_manager
 
 API = "/api/v1"
@@ -67,6 +69,7 @@ ROUTES = [
     Route(API + "/executions/{execution_id}/events", ep.list_events, methods=["GET"]),
     Route(API + "/executions/{execution_id}/stream", stream_events, methods=["GET"]),
     Route(API + "/executions/{execution_id}/cancel", ep.cancel_execution, methods=["POST"]),
+    Route("/metrics", scrape, methods=["GET"]),  # where Prometheus looks; the token guards it
 ]
 
 
@@ -79,13 +82,14 @@ async def stop_sessions(app: Starlette) -> None:
 
 def build_app(config: DaemonConfig) -> Starlette:
     """The daemon's ASGI app for ``config``."""
+    metrics = Metrics()  # the app's own registry: what /metrics reports
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_session_manager(config) as manager:
+        async with open_session_manager(config, metrics) as manager:
             # The server reaches it here to stop workers before draining requests.
             app.state.manager = manager
-            yield {"manager": manager}
+            yield {"manager": manager, "metrics": metrics}
 
     allowed = AllowedHosts(config.host, config.port, config.allowed_hosts, config.allowed_origins)
     app = Starlette(
@@ -95,6 +99,7 @@ def build_app(config: DaemonConfig) -> Starlette:
         middleware=[  # outermost first
             Middleware(RequestId),
             Middleware(AccessLog),
+            Middleware(CountRequests, metrics=metrics, routes=ROUTES),  # outside: counts 500s
             Middleware(ServerErrors),
             Middleware(HostGuard, allowed=allowed),  # before auth: DNS rebinding
             Middleware(BearerAuth, token=config.auth_token, open_path=HEALTH),

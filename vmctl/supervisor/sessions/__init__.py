@@ -7,7 +7,7 @@ one execution's life from request to record (``execution.py``), the templates an
 checked settings (``templates.py``), the rules on worktree paths (``paths.py``) and on
 module and library names (``names.py``), each session's worker log, bounded and swept
 (``worker_logs.py``), and the domain's errors, each with a stable code (``errors.py``).
-It may import ``workers``, ``store``, ``config`` and the protocol; never ``http`` or
+It may import ``workers``, ``store``, ``config``, ``metrics`` and the protocol; never ``http`` or
 Starlette. It raises its own errors and knows no HTTP status.
 """
 

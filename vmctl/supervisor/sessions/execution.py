@@ -18,6 +18,7 @@ import msgspec
 
 from vmctl.api.models import Execution, ExecutionKind, Limits, Settings, Template
 from vmctl.protocol import ExecRepl, RunFile, RuntimeOptions
+from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.sessions.errors import ExecutionFailed, Unavailable
 from vmctl.supervisor.sessions.live import LiveSession
 from vmctl.supervisor.store import ExecutionLog, Store, StoreFull
@@ -79,8 +80,12 @@ async def run_recorded(
     execution: Execution,
     runtime: RuntimeOptions,
     limits: Limits,
+    metrics: Metrics,
 ) -> tuple[Execution, Outcome]:
-    """Run ``execution`` (started) on ``live``'s worker; commit how it ended after its events."""
+    """Run ``execution`` (started) on ``live``'s worker; commit how it ended after its events.
+
+    How it ended is counted in ``metrics`` once known, before the commit.
+    """
     try:
         if live.retired or not live.handle.alive:
             # Closed, or dead, while the row was written: the worker never sees it.
@@ -90,8 +95,10 @@ async def run_recorded(
             outcome = await live.handle.execute(job, limits, echo=_echo(execution), sink=log)
     except BaseException:
         # Cancelled from outside (daemon shutdown): never leave a running record.
+        metrics.executions.labels("cancelled").inc()
         await asyncio.shield(log.finish(_stopped_by_shutdown(execution)))
         raise
+    _count(metrics, outcome)
     finished = _finished(execution, outcome)
     try:
         await asyncio.shield(log.finish(finished))
@@ -126,6 +133,16 @@ def raise_failure(execution: Execution, outcome: Outcome) -> None:
         "The session's worker process died" if outcome.status == "crashed" else outcome.code
     )
     raise ExecutionFailed(outcome.code, message, details)
+
+
+def _count(metrics: Metrics, outcome: Outcome) -> None:
+    """What /metrics counts of an ended execution (docs/metrics.md): a few increments."""
+    metrics.executions.labels(outcome.status).inc()
+    metrics.execution_wall.observe(outcome.metrics.wall_ms / 1000)
+    metrics.events.inc(outcome.metrics.events)
+    metrics.output_bytes.inc(outcome.metrics.output_bytes)
+    if outcome.limit is not None:
+        metrics.limit_stops.labels(outcome.limit).inc()
 
 
 def _echo(execution: Execution) -> str | None:

@@ -42,6 +42,7 @@ from vmctl.supervisor.config import (
     SHUTDOWN_TIMEOUT,
     DaemonConfig,
 )
+from vmctl.supervisor.metrics import DaemonState, Metrics
 from vmctl.supervisor.sessions import execution as executions
 from vmctl.supervisor.sessions import retention, worker_logs
 from vmctl.supervisor.sessions.background import repeated
@@ -76,22 +77,24 @@ STDERR_IN_REASON = 2000
 
 
 @contextlib.asynccontextmanager
-async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionManager]:
-    """The manager on its store and launcher; at the end every session is closed, then the
-    store, then the fork server."""
+async def open_session_manager(
+    config: DaemonConfig, metrics: Metrics
+) -> AsyncIterator[SessionManager]:
+    """The manager on its store and launcher, all counting in ``metrics``; at the end every
+    session is closed, then the store, then the fork server."""
     # The fork server imports while the store opens. It is only a speed-up: if it does
     # not start, or dies later, workers are spawned.
     sandbox = await open_sandbox(config.sandbox, config.worker_user)
-    launcher = Launcher(ForkServer(netns=sandbox.wants_netns), sandbox)
+    launcher = Launcher(ForkServer(netns=sandbox.wants_netns), sandbox, metrics)
     await launcher.start()
     try:
         async with (
-            _opened_store(config) as store,
+            _opened_store(config, metrics) as store,
             worker_logs.swept(store, config),
             retention.pruned(store, config),
         ):
             await launcher.wait_ready()
-            manager = SessionManager(store, config, launcher)
+            manager = SessionManager(store, config, launcher, metrics)
             try:
                 async with manager.heartbeat():
                     yield manager
@@ -102,13 +105,13 @@ async def open_session_manager(config: DaemonConfig) -> AsyncIterator[SessionMan
 
 
 @contextlib.asynccontextmanager
-async def _opened_store(config: DaemonConfig) -> AsyncIterator[Store]:
+async def _opened_store(config: DaemonConfig, metrics: Metrics) -> AsyncIterator[Store]:
     """The store, with what a previous daemon left behind marked; closed at the end.
 
     On a full disk the daemon starts all the same, to serve reads: the recovery is
     tried again every :data:`RECOVERY_RETRY_SECONDS` until the store takes it.
     """
-    store = await open_store(config.db_path)
+    store = await open_store(config.db_path, metrics)
     retrying: asyncio.Task[None] | None = None
     try:
         if not await _recover(store):
@@ -155,10 +158,13 @@ async def _recover_later(store: Store) -> None:
 class SessionManager:
     """Sessions and their workers; opened and closed by :func:`open_session_manager`."""
 
-    def __init__(self, store: Store, config: DaemonConfig, launcher: Launcher) -> None:
+    def __init__(
+        self, store: Store, config: DaemonConfig, launcher: Launcher, metrics: Metrics
+    ) -> None:
         self._store = store
         self._config = config
         self._launcher = launcher
+        self._metrics = metrics
         self.templates = Templates(store, config)
         self._live: dict[str, LiveSession] = {}
         self._locks = SessionLocks()
@@ -202,6 +208,18 @@ class SessionManager:
             "workers": {sid: self._live[sid].handle.pid for sid in alive},
             "sandbox": sandbox_summary(self._launcher.sandbox),
         }
+
+    async def daemon_state(self) -> DaemonState:
+        """What /metrics reports of the daemon now: sessions by status (from the store,
+        the truth for those of earlier daemons too), and the workers up."""
+        sessions = await self._store.count_sessions()
+        alive = [live for live in self._live.values() if live.handle.alive]
+        return DaemonState(
+            sessions=sessions,
+            live_workers=len(alive),
+            busy_workers=sum(1 for live in alive if live.busy),
+            forkserver_up=self._launcher.forkserver_alive(),
+        )
 
     async def get_session(self, session_id: str) -> Session:
         session = await self._store.get_session(session_id)
@@ -471,6 +489,7 @@ class SessionManager:
                 return
             live.retired_because = WORKER_DIED
             self._live.pop(live.session.id, None)
+            self._metrics.worker_crashes.labels(live.handle.death_cause).inc()
             reason = live.handle.exit_reason or "the worker process exited"
             tail = live.handle.stderr_tail().strip()
             if tail:
@@ -564,6 +583,7 @@ class SessionManager:
                     execution,
                     executions.runtime_options(template, settings),
                     executions.worker_limits(settings, live.mem_mb),
+                    self._metrics,
                 )
             finally:
                 del self._running[execution.id]

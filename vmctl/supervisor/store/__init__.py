@@ -5,8 +5,8 @@ threads (``thread.py``), the row <-> Struct conversions (``rows.py``), the
 :class:`Store` whose typed methods are the only way in (``store.py``), and how the ids
 and timestamps of its records are made (``models.py``; the records are the contract's
 objects of ``vmctl/api/models.py``). SQLite's errors leave it as the small tree of
-``errors.py``. It may import the standard library, msgspec and ``vmctl.api``, nothing of
-``sessions`` or ``http``.
+``errors.py``. It may import the standard library, msgspec, ``vmctl.api`` and the daemon's
+``metrics``, nothing of ``sessions`` or ``http``.
 """
 
 from vmctl.supervisor.store.errors import (

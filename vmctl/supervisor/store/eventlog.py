@@ -23,10 +23,12 @@ import contextlib
 import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from vmctl.api.models import Execution, ExecutionMetrics
+from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.store import rows
 
 logger = logging.getLogger(__name__)
@@ -189,8 +191,9 @@ Commit = Callable[[Callable[[sqlite3.Connection], None]], Awaitable[None]]
 class EventLog:
     """The running executions' logs and the one task that commits them in groups."""
 
-    def __init__(self, commit: Commit) -> None:
+    def __init__(self, commit: Commit, metrics: Metrics) -> None:
         self._commit = commit  # runs a job in one transaction on the store's writer
+        self._commit_seconds = metrics.store_commit
         self._logs: dict[str, ExecutionLog] = {}
         self._wanted = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -270,6 +273,7 @@ class EventLog:
                 groups.append((log, taken, final, metrics))
         if not groups:
             return
+        started = time.perf_counter()
         try:
             await self._commit(lambda conn: _write(conn, groups))
         except Exception as exc:
@@ -285,6 +289,7 @@ class EventLog:
                 # events are not), so no row says running longer than the store refuses.
                 self._retry_later()
             return
+        self._commit_seconds.observe(time.perf_counter() - started)
         for log, taken, final, _ in groups:
             last = taken[-1][_SEQ] if taken else log.committed_seq
             log._committed(last, sum(len(row[_PAYLOAD]) for row in taken), final is not None)

@@ -47,6 +47,7 @@ from vmctl.api.models import (
     Template,
     TemplateDetail,
 )
+from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.store import retention, rows, schema
 from vmctl.supervisor.store.errors import (
     Duplicate,
@@ -67,12 +68,14 @@ _T = TypeVar("_T")
 class Store:
     """The daemon's records. Get one from :func:`open_store`; close it with :meth:`aclose`."""
 
-    def __init__(self, path: str, writer: ConnectionThread, reader: ConnectionThread) -> None:
+    def __init__(
+        self, path: str, writer: ConnectionThread, reader: ConnectionThread, metrics: Metrics
+    ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
         # Running executions' events, committed in groups on the writer (eventlog.py).
-        self.events = EventLog(self._writer.run)
+        self.events = EventLog(self._writer.run, metrics)
 
     def __repr__(self) -> str:
         return f"<Store {self.path!r}{' closed' if self._writer.stopping else ''}>"
@@ -337,6 +340,12 @@ class Store:
         )
         return await self._read_all(rows.session_of, sql, params)
 
+    async def count_sessions(self) -> dict[str, int]:
+        """How many sessions there are of each status (a status with none is left out)."""
+        sql = "SELECT status, COUNT(*) FROM sessions GROUP BY status"
+        counts = await self._read_all(tuple, sql, ())
+        return {status: count for status, count in counts}
+
     # -- executions and events
 
     async def insert_execution(self, execution: Execution) -> None:
@@ -438,8 +447,10 @@ class Store:
         return await self._writer.run(functools.partial(rows.recover, reason=reason))
 
 
-async def open_store(path: str) -> Store:
+async def open_store(path: str, metrics: Metrics | None = None) -> Store:
     """Open (creating it and its directory if needed) and migrate the store at ``path``.
+
+    Its group commits are timed in ``metrics`` (without, in a registry nobody reads).
 
     Raises StoreError if the file cannot be opened or has a newer schema than this vmctl knows.
     """
@@ -455,7 +466,7 @@ async def open_store(path: str) -> Store:
         "BEGIN",
         as_store_error,
     )
-    store = Store(path, writer, reader)
+    store = Store(path, writer, reader, metrics or Metrics())
     try:
         await writer.start()
         await reader.start()  # after the writer: the file exists, is in WAL mode and migrated

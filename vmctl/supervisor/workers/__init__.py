@@ -6,8 +6,8 @@ process (``process.py``: pipes, reap, kill ladder), how it is started behind one
 (``launcher.py``: spawned with the set-up of ``spawn.py``, or forked by the fork server
 of ``forkserver.py`` and ``forked.py``), its bounded pipes (``pipes.py``), and the
 outcome of one execution with its limits accounting (``outcome.py``). It may import the
-protocol, ``config``, and the contract's value types in ``vmctl/api/models.py`` (``Limits``,
-the event types, the metrics); never the ``Store``, ``sessions`` or ``http``. It knows
+protocol, ``config``, ``metrics`` and the contract's value types in ``vmctl/api/models.py``
+(``Limits``, the event types, the metrics); never the ``Store``, ``sessions`` or ``http``. It knows
 nothing of sessions, templates or HTTP: a handle runs what it is given and says how it
 ended.
 """

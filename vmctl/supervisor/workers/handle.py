@@ -54,6 +54,7 @@ from vmctl.supervisor.config import (
     STOP_GRACE,
     TERM_GRACE,
 )
+from vmctl.supervisor.metrics import CrashCause
 from vmctl.supervisor.workers.forkserver import ForkServerError
 from vmctl.supervisor.workers.launcher import SPAWN_ONLY, Launcher
 from vmctl.supervisor.workers.outcome import (
@@ -223,6 +224,12 @@ class WorkerHandle:
         """The last 8 KiB the worker wrote to stderr."""
         return self._process.stderr_tail()
 
+    @property
+    def death_cause(self) -> CrashCause:
+        """Once reaped: why it died, as /metrics counts a crash (``exit``, ``signal``, or
+        why the supervisor killed it)."""
+        return self._process.death_cause
+
     async def execute(
         self, job: Job, limits: Limits, echo: str | None = None, sink: EventSink | None = None
     ) -> Outcome:
@@ -274,7 +281,7 @@ class WorkerHandle:
                 await pong.wait()
         except TimeoutError:
             if self.alive:
-                self._kill(f"no answer to a heartbeat within {timeout:g} s")
+                self._kill(f"no answer to a heartbeat within {timeout:g} s", "heartbeat")
             return False
         finally:
             self._pong = None
@@ -358,7 +365,7 @@ class WorkerHandle:
     def _overdue(self, run: _Run) -> None:
         detail = f"; the worker did not stop within {HARD_DEADLINE_GRACE:g} s and was killed"
         run.recorder.end(limit_reached("wall_ms", run.limits, detail))
-        self._kill(f"hard deadline wall_ms={run.limits.wall_ms} exceeded")
+        self._kill(f"hard deadline wall_ms={run.limits.wall_ms} exceeded", "hard_deadline")
 
     def _stop(self, run: _Run) -> None:
         """Tell the worker to stop ``run``; kill it if it does not answer within the grace."""
@@ -369,7 +376,7 @@ class WorkerHandle:
         if self._state is WorkerState.BUSY:  # while closing, the kill ladder bounds the wait
             reason = f"request {run.id} did not stop within {STOP_GRACE:g} s of its cancel"
             loop = asyncio.get_running_loop()
-            run.timers.append(loop.call_later(STOP_GRACE, self._kill, reason))
+            run.timers.append(loop.call_later(STOP_GRACE, self._kill, reason, "stop_timeout"))
 
     def _cpu_ms(self, run: _Run) -> float:
         """From the terminal frame, else what the process used until it was killed."""
@@ -448,14 +455,14 @@ class WorkerHandle:
         return self._run
 
     def _violation(self, detail: str) -> None:
-        self._kill(f"protocol violation: {detail}")
+        self._kill(f"protocol violation: {detail}", "protocol_violation")
 
     # -- death ------------------------------------------------------------------
 
-    def _kill(self, reason: str) -> None:
+    def _kill(self, reason: str, cause: CrashCause | None = None) -> None:
         if self._state in (WorkerState.STARTING, WorkerState.IDLE, WorkerState.BUSY):
             self._state = WorkerState.DYING
-        self._process.kill(reason)
+        self._process.kill(reason, cause)
 
     def _gone(self) -> None:
         """Reaped and drained: the request in flight (if any) crashed."""

@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 from vmctl.protocol.jail import JailSpec, encode_jail
+from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.workers.forkserver import ForkServer
 from vmctl.supervisor.workers.sandboxing import SandboxPolicy
 from vmctl.supervisor.workers.spawn import SpawnSpec, child_setup, worker_env
@@ -28,13 +29,18 @@ logger = logging.getLogger(__name__)
 
 class Launcher:
     """Starts workers; with a ``forkserver``, forks the ones it serves; with a ``sandbox``
-    policy, jails each one (without, as in handle and fork-server tests, none is)."""
+    policy, jails each one (without, as in handle and fork-server tests, none is). Each
+    start is counted in ``metrics`` (without, in a registry nobody reads)."""
 
     def __init__(
-        self, forkserver: ForkServer | None = None, sandbox: SandboxPolicy | None = None
+        self,
+        forkserver: ForkServer | None = None,
+        sandbox: SandboxPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._forkserver = forkserver
         self._sandbox = sandbox
+        self._starts = (metrics or Metrics()).worker_starts
 
     @property
     def sandbox(self) -> SandboxPolicy | None:
@@ -74,6 +80,7 @@ class Launcher:
         if fork:
             assert self._forkserver is not None
             await self._forkserver.fork(spec, protocol, jail)
+            self._starts.labels("fork").inc()
             return jail
         argv = spec.argv
         if jail.layers:
@@ -89,6 +96,7 @@ class Launcher:
             start_new_session=True,  # its own session and group: killpg reaches all of it
             preexec_fn=child_setup(spec.mem_mb),
         )
+        self._starts.labels("spawn").inc()
         return jail
 
     async def _jail_for(self, spec: SpawnSpec, *, fork: bool) -> JailSpec:

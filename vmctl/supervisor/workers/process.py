@@ -23,6 +23,7 @@ from typing import cast
 from vmctl.protocol import MAX_LINE_BYTES
 from vmctl.protocol.jail import JailSpec
 from vmctl.supervisor.config import ASK_GRACE, DRAIN_GRACE, KILL_WAIT, TERM_GRACE
+from vmctl.supervisor.metrics import CrashCause
 from vmctl.supervisor.workers.forked import ForkedChild
 from vmctl.supervisor.workers.launcher import Launcher
 from vmctl.supervisor.workers.pipes import LineBuffer, StderrSink
@@ -43,6 +44,7 @@ class WorkerProcess:
         self.returncode: int | None = None  # negative: killed by that signal
         self.exit_reason: str | None = None  # "exited with code 3", "killed by signal 9 ..."
         self.cpu_at_kill: float | None = None  # its CPU seconds when we first signalled it
+        self.kill_cause: CrashCause | None = None  # why we first SIGKILLed it, as a crash
         self._on_line = on_line
         self._on_gone = on_gone
         self._transport: asyncio.SubprocessTransport | None = None
@@ -89,14 +91,24 @@ class WorkerProcess:
         assert self._transport is not None
         return cast(asyncio.ReadTransport, self._transport.get_pipe_transport(1))
 
-    def kill(self, reason: str) -> None:
-        """SIGKILL its whole group; ``reason`` goes into :attr:`exit_reason`."""
+    def kill(self, reason: str, cause: CrashCause | None = None) -> None:
+        """SIGKILL its whole group; ``reason`` goes into :attr:`exit_reason`, ``cause``
+        (None: it was being stopped anyway) into :attr:`death_cause`."""
+        if self.returncode is None and signal.SIGKILL not in self._killed_for:
+            self.kill_cause = cause
         self._deaf = True
         self._lines.clear()
         self._signal(signal.SIGKILL, reason)
 
     def stderr_tail(self) -> str:
         return self._stderr.tail()
+
+    @property
+    def death_cause(self) -> CrashCause:
+        """Once reaped, why it died, as a crash is counted (docs/metrics.md)."""
+        if self.returncode == -signal.SIGKILL and self.kill_cause is not None:
+            return self.kill_cause
+        return "exit" if self.returncode is None or self.returncode >= 0 else "signal"
 
     def cpu_seconds(self) -> float | None:
         """Its user+system CPU time (a few µs: one pread of /proc/<pid>/stat)."""
@@ -150,7 +162,8 @@ class WorkerProcess:
                 return  # that line got it killed
         if self._lines.overflowed:
             self.kill(
-                f"protocol violation: a line longer than the maximum of {MAX_LINE_BYTES} bytes"
+                f"protocol violation: a line longer than the maximum of {MAX_LINE_BYTES} bytes",
+                "protocol_violation",
             )
 
     def _exited(self) -> None:
@@ -181,7 +194,9 @@ class WorkerProcess:
             # Its exit normally follows at once; a worker that lives on without
             # its stdout can never answer again.
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(DRAIN_GRACE, self.kill, "closed its stdout")
+            self._timer = loop.call_later(
+                DRAIN_GRACE, self.kill, "closed its stdout", "stdout_closed"
+            )
 
     def _finish(self) -> None:
         if self._gone.is_set():

@@ -1,0 +1,83 @@
+"""``GET /metrics`` and the middleware that counts HTTP requests (docs/metrics.md).
+
+The route sits beside ``/api/v1``, not under it, where Prometheus looks by default;
+the same bearer token guards it (middleware.py's ``BearerAuth`` lets only the health
+check through). :class:`CountRequests` counts each request by its route's template
+(``/api/v1/sessions/{session_id}``), never its raw path: a label value per path a
+client can make up would grow without bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vmctl.supervisor.metrics import Metrics
+from vmctl.supervisor.sessions import SessionManager
+
+# What prometheus_client's generate_latest writes (its CONTENT_TYPE_PLAIN_0_0_4; its
+# CONTENT_TYPE_LATEST names the 1.0.0 format since 0.22).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# The route label of a path no route has; the method label of a method no route takes.
+UNMATCHED = "unmatched"
+OTHER = "other"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+async def scrape(request: Request) -> Response:
+    """Every metric, with the daemon's state read now."""
+    manager: SessionManager = request.state.manager
+    registry: Metrics = request.state.metrics
+    body = registry.exposition(await manager.daemon_state())
+    return Response(body, headers={"Content-Type": CONTENT_TYPE})
+
+
+class CountRequests:
+    """Counts each HTTP request once answered, by route template, method and status
+    (0 when the client left before any answer)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.requests = metrics.http_requests
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            method = scope["method"] if scope["method"] in _METHODS else OTHER
+            self.requests.labels(self._route(scope), method, str(status)).inc()
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route the router chose; for a request refused before it
+        was routed (auth, host, body), of the one it would have chosen."""
+        route = scope.get("route") or self._match(scope)
+        path = getattr(route, "path", None)  # a Route's template, a Mount's prefix
+        return path if isinstance(path, str) else UNMATCHED
+
+    def _match(self, scope: Scope) -> BaseRoute | None:
+        """As the router matches: the first full match, else the first partial one."""
+        partial = None
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return partial
