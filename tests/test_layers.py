@@ -27,8 +27,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "vmctl.worker": frozenset({"vmctl.protocol", "vmctl.lifeline", "vmctl.sandbox"}),
     "vmctl.client": frozenset({"vmctl.api", "vmctl.api_token", "vmctl.daemon_options"}),
     "vmctl.cli": frozenset(
-        {"vmctl.client", "vmctl.api", "vmctl.daemon_options", "vmctl.api_token", "vmctl.sandbox"}
+        {
+            "vmctl.client",
+            "vmctl.api",
+            "vmctl.daemon_options",
+            "vmctl.api_token",
+            "vmctl.sandbox",
+            "vmctl.mcp",
+        }
     ),
+    "vmctl.mcp": frozenset({"vmctl.client", "vmctl.api"}),
     "vmctl.supervisor": frozenset(),  # the package's own __init__: a docstring
     "vmctl.supervisor.__main__": frozenset({"vmctl.supervisor.server"}),
     "vmctl.supervisor.config": frozenset({"vmctl.daemon_options"}),
@@ -47,6 +55,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
         {
             "vmctl.api",
             "vmctl.json_depth",
+            "vmctl.mcp",
             "vmctl.supervisor.config",
             "vmctl.supervisor.metrics",
             "vmctl.supervisor.sessions",
@@ -85,6 +94,8 @@ ONLY_IN = {
     "sse_starlette": ("vmctl.supervisor.http.streams",),
     "uvicorn": ("vmctl.supervisor.server", "vmctl.supervisor.connections"),
     "prometheus_client": ("vmctl.supervisor.metrics", "vmctl.supervisor.http.metrics"),
+    "mcp": ("vmctl.mcp",),
+    "mcp_types": ("vmctl.mcp",),
 }
 
 

@@ -23,6 +23,7 @@ from vmctl.cli.oneshot import run
 from vmctl.cli.sessions import session
 from vmctl.cli.templates import template
 from vmctl.client import ApiError, Client, ClientError, StreamLost
+from vmctl.mcp.cli import mcp_command
 
 DEFAULT_URL = "http://127.0.0.1:3210"
 
@@ -127,7 +128,7 @@ def accept_json_after(group: click.Group) -> None:
             accept_json_after(command)
 
 
-for command in (up, down, status, logs, run, template, session, exec_, ops, doctor):
+for command in (up, down, status, logs, run, template, session, exec_, ops, doctor, mcp_command):
     cli.add_command(command)
 accept_json_after(cli)
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from vmctl.mcp.http import McpEndpoint
 from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
@@ -83,23 +84,26 @@ async def stop_sessions(app: Starlette) -> None:
 def build_app(config: DaemonConfig) -> Starlette:
     """The daemon's ASGI app for ``config``."""
     metrics = Metrics()  # the app's own registry: what /metrics reports
+    # MCP over streamable HTTP (docs/mcp.md): the tools call this daemon's API over loopback.
+    mcp = McpEndpoint.for_daemon(config.host, config.port, config.auth_token, config.worktree_roots)
+    routes = [*ROUTES, Route("/mcp", mcp)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_session_manager(config, metrics) as manager:
+        async with open_session_manager(config, metrics) as manager, mcp.running():
             # The server reaches it here to stop workers before draining requests.
             app.state.manager = manager
             yield {"manager": manager, "metrics": metrics}
 
     allowed = AllowedHosts(config.host, config.port, config.allowed_hosts, config.allowed_origins)
     app = Starlette(
-        routes=ROUTES,
+        routes=routes,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[  # outermost first
             Middleware(RequestId),
             Middleware(AccessLog),
-            Middleware(CountRequests, metrics=metrics, routes=ROUTES),  # outside: counts 500s
+            Middleware(CountRequests, metrics=metrics, routes=routes),  # outside: counts 500s
             Middleware(ServerErrors),
             Middleware(HostGuard, allowed=allowed),  # before auth: DNS rebinding
             Middleware(BearerAuth, token=config.auth_token, open_path=HEALTH),
