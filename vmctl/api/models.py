@@ -184,9 +184,16 @@ class SandboxReport(Model):
 
 
 class RuntimeSummary(Model):
+    """The sessions whose worker is alive now (the contract's two counts), and this
+    daemon's additions, which a v1 daemon does not send (hence their defaults)."""
+
     active_sessions: int
     active_session_ids: list[str]
     sandbox: SandboxReport | None = None  # a v1 daemon has none
+    busy_sessions: int = 0  # running an execution now
+    starting_sessions: int = 0  # whose worker is being started
+    max_sessions: int | None = None  # the daemon's capacity (--max-sessions)
+    workers: dict[str, int] = {}  # session id -> its worker's pid
 
 
 class NamedItem(Model):
@@ -202,3 +209,13 @@ class Deleted(Model, omit_defaults=True):
     status: str
     template_id: str
     name: str | None = None
+
+
+class StreamMessage(Model, omit_defaults=True):
+    """One message of ``GET /executions/{id}/stream`` (server-sent events): an event, its
+    ``id`` its seq and its ``data`` the Event's JSON; the last is ``end``, without an id,
+    whose ``data`` is the Execution's JSON."""
+
+    event: EventType | Literal["end"]
+    data: str
+    id: str | None = None

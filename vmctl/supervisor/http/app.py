@@ -31,6 +31,7 @@ from vmctl.supervisor.http.middleware import (
     RequestId,
     ServerErrors,
 )
+from vmctl.supervisor.http.openapi import openapi_document
 from vmctl.supervisor.http.streams import stream_events
 from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.sessions import SessionManager, open_session_manager
@@ -41,6 +42,7 @@ TEMPLATE = API + "/templates/{template_id}"
 
 ROUTES = [
     Route(HEALTH, ep.health, methods=["GET"]),
+    Route(API + "/openapi.json", openapi_document, methods=["GET"]),
     Route(API + "/runtime/summary", ep.runtime_summary, methods=["GET"]),
     Route(API + "/templates", ep.create_template, methods=["POST"]),
     Route(API + "/templates", ep.list_templates, methods=["GET"]),

@@ -7,13 +7,17 @@ field that is missing or empty is ``VALIDATION_ERROR``: the body Structs make
 every field optional so that msgspec does not report those, and
 :func:`required` does. So is a free-form JSON field (``args``, ``env``,
 ``config``) nested deeper than ``MAX_JSON_DEPTH``: kept, it could make every
-list it appears in fail to encode.
+list it appears in fail to encode. So is an integer outside SQLite's 64 bits (every
+integer field is :data:`Int64`), or a number too large for a float: msgspec finds both,
+and :func:`decode_body` tells them from the type errors.
+
+These Structs are also the request bodies of the OpenAPI document (openapi.py).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -21,6 +25,11 @@ from vmctl.api.models import MAX_JSON_DEPTH
 from vmctl.json_depth import nests_deeper
 from vmctl.supervisor.http.errors import RequestError
 from vmctl.supervisor.sessions.errors import validation_error
+
+# SQLite's integers: a value past them could be neither stored nor compared.
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
+Int64 = Annotated[int, msgspec.Meta(ge=MIN_INTEGER, le=MAX_INTEGER)]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,11 +42,11 @@ class CreateTemplate(Body):
 
 
 class LimitsPatch(Body):
-    cpu_ms: int | None = None
-    wall_ms: int | None = None
-    mem_mb: int | None = None
-    max_events: int | None = None
-    max_output_kb: int | None = None
+    cpu_ms: Int64 | None = None
+    wall_ms: Int64 | None = None
+    mem_mb: Int64 | None = None
+    max_events: Int64 | None = None
+    max_output_kb: Int64 | None = None
 
 
 class ResolverPatch(Body):
@@ -72,7 +81,7 @@ class CreateCapability(Body):
 
 class CreateStartupFile(Body):
     path: str | None = None
-    order_index: int = 0
+    order_index: Int64 = 0
     mode: str = "eval"
 
 
@@ -113,6 +122,8 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
         decoder = _decoders[body_type] = msgspec.json.Decoder(body_type)
     try:
         body: B = decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _invalid_field(exc) from exc
     except msgspec.DecodeError as exc:
         # msgspec's message names the offending path, e.g. "at `$.limits.cpu_ms`".
         raise RequestError("INVALID_REQUEST", f"Invalid request body: {exc}") from exc
@@ -124,6 +135,23 @@ def decode_body(raw: bytes, body_type: type[B]) -> B:
         if isinstance(value, dict | list) and nests_deeper(value, MAX_JSON_DEPTH):
             raise validation_error(field, f"{field} nests deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+# msgspec's messages for a number out of range: its own bounds (a JSON number no float
+# holds, "1e400") and the Meta bounds of Int64. Any other is a wrong type or field.
+_OUT_OF_RANGE = re.compile(
+    r"(?:Number out of range|Expected `int` [<>]= -?\d+) - at `\$\.?(?P<path>.*)`"
+)
+
+
+def _invalid_field(exc: msgspec.ValidationError) -> RequestError | Exception:
+    """VALIDATION_ERROR for a number out of range (the field is given, the value is
+    invalid); INVALID_REQUEST for the rest (a wrong type, an unknown field)."""
+    match = _OUT_OF_RANGE.fullmatch(str(exc))
+    if match is None:
+        return RequestError("INVALID_REQUEST", f"Invalid request body: {exc}")
+    field = match["path"] or "$"
+    return validation_error(field, f"{field} is out of range: {exc}")
 
 
 def given(patch: Body | None) -> dict[str, Any]:
@@ -149,10 +177,6 @@ def uuid_field(value: str | None, field: str) -> str:
     if not _UUID.fullmatch(lowered):
         raise validation_error(field, f"{field} must be a UUID, got {value!r}")
     return lowered
-
-
-# SQLite's largest integer: a query parameter past it could not even be compared.
-MAX_INTEGER = 2**63 - 1
 
 
 def int_param(

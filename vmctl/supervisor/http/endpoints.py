@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vmctl.api.models import SESSION_STATUSES, Template
+from vmctl.api.models import SESSION_STATUSES, Deleted, Health, NamedItem, RuntimeSummary, Template
 from vmctl.supervisor.http import bodies
 from vmctl.supervisor.http.bodies import decode_body, given, int_param, required, uuid_field
 from vmctl.supervisor.http.errors import JSON, method_not_allowed
@@ -56,11 +57,11 @@ async def _template(request: Request) -> Template:
 
 
 async def health(request: Request) -> Response:
-    return JSON({"status": "ok"})
+    return JSON(Health(status="ok"))
 
 
 async def runtime_summary(request: Request) -> Response:
-    return JSON(_manager(request).summary())
+    return JSON(msgspec.convert(_manager(request).summary(), RuntimeSummary))
 
 
 # -- templates ----------------------------------------------------------------
@@ -83,7 +84,7 @@ async def get_template(request: Request) -> Response:
 async def delete_template(request: Request) -> Response:
     template = await _template(request)
     await _templates(request).delete(template)
-    return JSON({"status": "ok", "template_id": template.id})
+    return JSON(Deleted(status="ok", template_id=template.id))
 
 
 async def put_settings(request: Request) -> Response:
@@ -164,7 +165,7 @@ async def _add_name(
     template = await _template(request)
     body = await _body(request, bodies.NameBody)
     name = await add(_templates(request), template, required(body.name, "name"))
-    return JSON({"template_id": template.id, "name": name}, 201)
+    return JSON(NamedItem(template_id=template.id, name=name), 201)
 
 
 async def _remove_name(
@@ -174,7 +175,7 @@ async def _remove_name(
     template = await _template(request)
     name = request.path_params["name"]
     await remove(_templates(request), template, name)
-    return JSON({"status": "ok", "template_id": template.id, "name": name})
+    return JSON(Deleted(status="ok", template_id=template.id, name=name))
 
 
 # -- sessions -------------------------------------------------------------------

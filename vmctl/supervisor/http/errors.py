@@ -11,16 +11,17 @@ middleware logs it with the request id and answers ``INTERNAL``.
 from __future__ import annotations
 
 import http
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vmctl.api.errors import ErrorBody, ErrorCode, ErrorEnvelope
 from vmctl.supervisor.sessions.errors import VmctlError
 
-# The contract's table (api-contract.md, "Errors").
+# The contract's table (api-contract.md, "Errors"); its codes are vmctl.api's ErrorCode.
 STATUS_BY_CODE: dict[str, int] = {
     "VALIDATION_ERROR": 400,
     "INVALID_REQUEST": 400,
@@ -71,11 +72,9 @@ class JSON(Response):
         super().__init__(_encoder.encode(content), status_code=status_code)
 
 
-def _envelope_body(error: VmctlError) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": error.code, "message": error.message}
-    if error.details is not None:
-        body["details"] = error.details
-    return {"error": body}
+def _envelope_body(error: VmctlError) -> ErrorEnvelope:
+    # Every code raised is one of STATUS_BY_CODE's (tests/supervisor/test_error_codes.py).
+    return ErrorEnvelope(ErrorBody(cast(ErrorCode, error.code), error.message, error.details))
 
 
 def envelope(error: VmctlError) -> Response:
