@@ -1,15 +1,19 @@
 """``python -m benchmarks [--quick] [--json] [--only GROUP ...]``: measure and print.
 
 Runs each group of scenarios in turn (worker through its handle, the HTTP API
-against a real daemon, the store alone) in one temporary directory that is
-removed at the end, then prints the machine and one table row per scenario
-(or, with ``--json``, the same as JSON). Progress goes to stderr.
-Exit status: 0 when every scenario ran, 1 when one could not, 130 on Ctrl-C.
+against a real daemon, the store alone, live executions, the floors vmctl is
+measured against, how it scales with sessions and output) in one temporary
+directory that is removed at the end, then prints the machine, one table row
+per scenario with the target it answers and whether that holds, and issue 14's
+targets (or, with ``--json``, the same as one JSON document). Progress goes to
+stderr. Exit status: 0 when every scenario ran (whether or not the targets hold), 1
+when one could not, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -19,12 +23,15 @@ from pathlib import Path
 from benchmarks import loop
 from benchmarks.api import measure_api
 from benchmarks.errors import BenchmarkError
+from benchmarks.floors import measure_floors
 from benchmarks.live import measure_live
 from benchmarks.machine import describe_machine, finished
 from benchmarks.plan import DEFAULT, QUICK, Plan
 from benchmarks.report import PERCENTILES, Report, format_json, format_text
+from benchmarks.scale import measure_scale
 from benchmarks.stats import Summary
 from benchmarks.store import measure_store
+from benchmarks.targets import judge, verdicts
 from benchmarks.worker import measure_worker
 
 Group = Callable[[Plan, Path], list[Summary]]
@@ -35,7 +42,13 @@ GROUPS: dict[str, Group] = {
     "api": measure_api,
     "store": lambda plan, path: loop.run(measure_store(plan, path)),
     "live": measure_live,
+    "floor": measure_floors,
+    "scale": measure_scale,
 }
+# The temporary directory's mode: workers run as an unprivileged uid under root
+# (docs/security.md) and must be able to reach their worktrees in it, or the
+# daemon would start them without that layer of the jail.
+TMP_MODE = 0o711
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,8 +68,10 @@ def measure(plan: Plan, groups: list[str]) -> list[Summary]:
     """Run the groups in a temporary directory removed afterwards, however they end."""
     results: list[Summary] = []
     with tempfile.TemporaryDirectory(prefix="vmctl-bench-") as tmp:
+        os.chmod(tmp, TMP_MODE)
         for name in groups:
-            print(f"benchmarks: {name} ...", file=sys.stderr, flush=True)
+            load = os.getloadavg()[0]
+            print(f"benchmarks: {name} (load {load:.2f}) ...", file=sys.stderr, flush=True)
             started = time.monotonic()
             results += GROUPS[name](plan, Path(tmp) / name)
             print(f"benchmarks: {name} took {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -76,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("benchmarks: interrupted", file=sys.stderr)
         return 130
-    report = Report(finished(machine), plan_name, PERCENTILES, results)
+    results = judge(results)
+    report = Report(finished(machine), plan_name, PERCENTILES, results, verdicts(results))
     print(format_json(report) if args.json else format_text(report), end="")
     return 0
 

@@ -7,7 +7,9 @@
 - POST /executions/repl ``1+1``, sequential on one keep-alive connection: the
   whole path of an execution, its store reads and writes included;
 - the same from N sessions at once, one thread and one connection per
-  session: requests/s across all of them and the latency each request saw.
+  session: requests/s across all of them and the latency each request saw;
+- then the scenarios issue 14's targets are about, through a bare client
+  (benchmarks/sessions.py), against the same daemon.
 
 The client runs on the same cores as the daemon and its workers, so its own
 CPU time is part of every number here; the CPU table says how much.
@@ -27,10 +29,12 @@ from typing import IO, Any
 
 import httpx
 
+from benchmarks import loop
 from benchmarks.cpu import CpuMeter, CpuPerOp
 from benchmarks.daemon import Daemon, running_daemon
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
+from benchmarks.sessions import measure_sessions
 from benchmarks.stats import Summary, Throughput, per_second, summarize
 
 GROUP = "api"
@@ -48,6 +52,7 @@ def measure_api(plan: Plan, home: Path) -> list[Summary]:
             results.append(_raw_health(daemon, plan))
             results += _session_lifecycle(client, daemon, body, plan)
             results.append(_sequential_repl(client, daemon, body, plan))
+        results += loop.run(measure_sessions(daemon, body, plan))
         results.append(_concurrent_repl(daemon, body, plan))
         stopped = daemon.stop()
     results.append(summarize(GROUP, "daemon SIGTERM -> exit", [stopped]))

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -41,7 +41,8 @@ def free_port() -> int:
         return port
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Have the kernel SIGTERM this process when its parent dies (a ``preexec_fn``)."""
     # Runs in the child between fork and exec: system calls only.
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
@@ -49,7 +50,7 @@ def _die_with_parent() -> None:
 class Daemon:
     """One daemon process with its home, port and log. Use :func:`running_daemon`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, options: Sequence[str] = ()) -> None:
         self.home = home
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api/v1"
@@ -62,13 +63,14 @@ class Daemon:
                     sys.executable, "-m", "vmctl.supervisor",
                     "--listen", f"127.0.0.1:{self.port}",
                     "--db", str(home / "vmctl.db"),
+                    *options,
                 ],
                 env={**os.environ, "VMCTL_HOME": str(home), TOKEN_ENV: self.token},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )  # fmt: skip
 
     def client(self, timeout: float) -> httpx.Client:
@@ -114,10 +116,12 @@ class Daemon:
 
 
 @contextlib.contextmanager
-def running_daemon(home: Path) -> Iterator[Daemon]:
-    """A daemon answering /health; stopped and waited for however the block ends."""
+def running_daemon(home: Path, options: Sequence[str] = ()) -> Iterator[Daemon]:
+    """A daemon answering /health; stopped and waited for however the block ends.
+
+    ``options``: more command-line options for it (``--max-sessions 80``)."""
     home.mkdir(parents=True, exist_ok=True)
-    daemon = Daemon(home)
+    daemon = Daemon(home, options)
     try:
         daemon.wait_healthy()
         yield daemon

@@ -4,6 +4,9 @@
   ``console.log`` until its 201 (every event committed; with the echo and the value,
   100,000 events: the ``max_events`` maximum);
 - the same, answered: then every event read back with one page of ``GET .../events``;
+- the daemon's RSS: before any flood, after one flood (the ``201``, no read-back)
+  and a short settle, and after all of them and the read-backs and a settle: the
+  memory a flood leaves behind;
 - event -> visible: a snippet logs ``Date.now()`` every 20 ms; a client long-polls
   the events and, as each line arrives, notes how long after its ``Date.now()`` it
   became visible (millisecond resolution, one clock);
@@ -18,16 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from benchmarks.api import CLIENT_TIMEOUT, _expect, _session, _session_body
 from benchmarks.cpu import CpuMeter
 from benchmarks.daemon import running_daemon
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
-from benchmarks.stats import Summary, per_second, summarize
+from benchmarks.stats import Summary, aggregate, per_second, summarize
 
 GROUP = "live"
 FLOOD_LINES = 99_998
+FLOOD_ROW = f"{FLOOD_LINES:,} console lines persisted (201)"
+RSS_ROW = "daemon RSS growth after one flood, MiB"
+# What a flood of FLOOD_LINES needs: with its echo and value, max_events exactly.
+FLOOD_LIMITS = {"max_events": 100_000, "max_output_kb": 8192, "wall_ms": 60_000, "cpu_ms": 60_000}
+MIB = 1024 * 1024
 FLOOD = f"for (let i = 0; i < {FLOOD_LINES}; i++) console.log(i); 'flooded'"
 TICKS = "let t = Date.now(); for (let i = 0; i < {n}; i++) {{ while (Date.now() - t < 20) {{}} t = Date.now(); console.log(String(t)) }} 'ticked'"  # noqa: E501
 SPIN = "for (;;) {}"
@@ -37,13 +46,49 @@ def measure_live(plan: Plan, home: Path) -> list[Summary]:
     with running_daemon(home) as daemon, daemon.client(CLIENT_TIMEOUT) as client:
         body = _session_body(client, home / "worktree")
         template = body["template_id"]
-        limits = {"max_events": 100_000, "max_output_kb": 8192, "wall_ms": 60_000, "cpu_ms": 60_000}
-        _expect(client.put(f"/templates/{template}/settings", json={"limits": limits}), 200)
+        settings = {"limits": FLOOD_LIMITS}
+        _expect(client.put(f"/templates/{template}/settings", json=settings), 200)
         with _session(client, body) as session_id:
-            results = _floods(client, session_id, plan, daemon.proc.pid)
+            rss = _RssMeter(daemon.proc.pid, plan.rss_settle_s)
+            _flood(client, session_id, "1+1", 2)  # every path once before "before"
+            rss.start()
+            _flood(client, session_id, FLOOD, FLOOD_LINES + 2)
+            results = [rss.growth(RSS_ROW)]
+            results += _floods(client, session_id, plan, daemon.proc.pid)
+            results.append(rss.growth("daemon RSS growth after every flood and read-back, MiB"))
+            results.insert(0, rss.before())
             results.append(_visibility(client, session_id, plan))
             results.append(_cancels(client, session_id, plan))
     return results
+
+
+class _RssMeter:
+    """The daemon's resident memory now and after each phase, each read after a settle."""
+
+    def __init__(self, pid: int, settle: float) -> None:
+        self._process = psutil.Process(pid)
+        self._settle = settle
+        self._before = 0.0
+
+    def _mib(self) -> float:
+        return float(self._process.memory_info().rss) / MIB
+
+    def start(self) -> None:
+        self._before = self._mib()
+
+    def before(self) -> Summary:
+        return aggregate(GROUP, "daemon RSS before the floods, MiB", self._before, 1, "MiB")
+
+    def growth(self, name: str) -> Summary:
+        time.sleep(self._settle)  # what the daemon gives back soon after is not growth
+        return aggregate(GROUP, name, self._mib() - self._before, 1, "MiB")
+
+
+def _flood(client: httpx.Client, session_id: str, code: str, events: int) -> None:
+    body = {"session_id": session_id, "input": code}
+    record = _expect(client.post("/executions/repl", json=body), 201)
+    if record["status"] != "ok" or record["metrics"]["events"] != events:
+        raise BenchmarkError(f"{code[:30]!r} ended {record['status']}: {record['metrics']}")
 
 
 def _floods(client: httpx.Client, session_id: str, plan: Plan, pid: int) -> list[Summary]:
@@ -67,7 +112,7 @@ def _floods(client: httpx.Client, session_id: str, plan: Plan, pid: int) -> list
     cpu = meter.per_op(len(answered))
     rate = per_second(FLOOD_LINES, min(answered), "lines/s")
     return [
-        summarize(GROUP, f"{FLOOD_LINES:,} console lines persisted (201)", persisted),
+        summarize(GROUP, FLOOD_ROW, persisted),
         summarize(
             GROUP, f"{FLOOD_LINES:,} console lines persisted and read back", answered, rate, cpu
         ),

@@ -68,8 +68,17 @@ def _revision() -> str:
 
 
 def _git(*args: str) -> str:
+    # No optional locks: `git status` would otherwise refresh the index, and a
+    # benchmark run must not take the lock from someone committing meanwhile.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     return subprocess.run(
-        ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=GIT_TIMEOUT, check=True
+        ["git", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=True,
     ).stdout.strip()
 
 

@@ -30,6 +30,18 @@ class Plan(msgspec.Struct, frozen=True):
     live_floods: int  # 99,998 console lines through HTTP, persisted and read back
     live_ticks: int  # lines 20 ms apart whose visibility is timed
     live_cancels: int  # cancel -> ended of an endless loop
+    rss_settle_s: float  # the pause before the daemon's RSS is read after floods
+    bare_repls: int  # sequential POST /executions/repl through the bare client
+    at_once_execs: int  # REPL requests per session, 4 sessions at once, bare client
+    first_results: int  # session create, first REPL (then close)
+    first_result_gap_s: float  # the pause before each of those creates
+    idle_sessions: int  # sessions whose workers' PSS and USS are read
+    idle_settle_s: float  # the pause before reading them
+    floor_round_trips: int  # pipe round trips to an echoing child
+    floor_requests: int  # GET / of a trivial Starlette app
+    scale_sessions: tuple[int, ...]  # session counts driven at once (group scale)
+    scale_execs: int  # REPL requests per session at each count
+    scale_outputs: tuple[tuple[int, int], ...]  # (lines printed, runs) (group scale)
 
 
 DEFAULT = Plan(
@@ -51,6 +63,18 @@ DEFAULT = Plan(
     live_floods=5,
     live_ticks=100,
     live_cancels=20,
+    rss_settle_s=1.0,
+    bare_repls=2000,
+    at_once_execs=500,
+    first_results=50,
+    first_result_gap_s=0.02,
+    idle_sessions=8,
+    idle_settle_s=0.5,
+    floor_round_trips=2000,
+    floor_requests=2000,
+    scale_sessions=(1, 4, 16, 64),
+    scale_execs=200,
+    scale_outputs=((1, 200), (100, 100), (10_000, 20), (99_998, 5)),
 )
 
 QUICK = Plan(
@@ -72,4 +96,16 @@ QUICK = Plan(
     live_floods=1,
     live_ticks=20,
     live_cancels=3,
+    rss_settle_s=0.1,
+    bare_repls=50,
+    at_once_execs=10,
+    first_results=3,
+    first_result_gap_s=0.02,
+    idle_sessions=2,
+    idle_settle_s=0.1,
+    floor_round_trips=50,
+    floor_requests=50,
+    scale_sessions=(1, 4),
+    scale_execs=10,
+    scale_outputs=((1, 3), (10_000, 2)),
 )

@@ -9,29 +9,41 @@ import msgspec
 from benchmarks.cpu import CpuPerOp
 from benchmarks.machine import Machine
 from benchmarks.stats import Summary, Throughput
+from benchmarks.targets import Verdict
 
 PERCENTILES = "nearest-rank"
 
-_TIMES = ("group", "scenario", "n", "median", "p90", "p99", "min", "max", "throughput")
+_TIMES = (
+    "group", "scenario", "n", "median", "p90", "p99", "min", "max", "throughput", "target", "holds"
+)  # fmt: skip
 _CPU = ("group", "scenario", "this process", "daemon", "workers")
+_TARGETS = ("target (issue 14)", "measured", "bound", "holds", "row")
 # Left-aligned columns; the others are numbers, right-aligned.
-_LEFT = {"group", "scenario", "throughput"}
+_LEFT = {"group", "scenario", "throughput", "target", "holds", "target (issue 14)", "bound", "row"}
+# Decimals shown per unit; the JSON has every digit.
+_DECIMALS = {"ms": 3, "µs": 1, "MiB": 2}
 
 
 class Report(msgspec.Struct, frozen=True):
-    """What ``--json`` prints: the machine, the plan's name, and one entry per scenario."""
+    """What ``--json`` prints: the machine, the plan's name, one entry per scenario, and
+    every target with its verdict."""
 
     machine: Machine
     plan: str
     percentiles: str
     results: list[Summary]
+    targets: list[Verdict]
 
 
 def format_text(report: Report) -> str:
-    note = f"times in ms; percentiles {report.percentiles}; plan {report.plan}"
+    note = (
+        f"times in ms (a scenario that names another unit is in it);"
+        f" percentiles {report.percentiles}; plan {report.plan}"
+    )
     parts = [format_machine(report.machine), note, "", format_times(report.results)]
     if any(summary.cpu is not None for summary in report.results):
         parts += ["", "CPU ms per operation", "", format_cpu(report.results)]
+    parts += ["", "Targets", "", format_targets(report.targets)]
     return "\n".join(parts) + "\n"
 
 
@@ -69,15 +81,43 @@ def format_cpu(summaries: Sequence[Summary]) -> str:
     return _table(_CPU, rows)
 
 
+def format_targets(verdicts: Sequence[Verdict]) -> str:
+    """One row per target: the figure its row measured, the bound, PASS or MISS."""
+    rows = [
+        (
+            verdict.target.goal,
+            "not run" if verdict.figure is None else _figure(verdict.figure, verdict.target.unit),
+            verdict.target.describe(),
+            _holds(verdict.holds),
+            f"{verdict.group} / {verdict.scenario}",
+        )
+        for verdict in verdicts
+    ]
+    return _table(_TARGETS, rows)
+
+
 def _times_row(summary: Summary) -> tuple[str, ...]:
-    times = (summary.median_ms, summary.p90_ms, summary.p99_ms, summary.min_ms, summary.max_ms)
+    values = (summary.median, summary.p90, summary.p99, summary.min, summary.max)
+    decimals = _DECIMALS.get(summary.unit, 3)
     return (
         summary.group,
         summary.name,
         str(summary.n),
-        *(f"{ms:.3f}" for ms in times),
+        *(f"{value:.{decimals}f}" for value in values),
         _throughput(summary.throughput),
+        "" if summary.target is None else summary.target.describe(),
+        _holds(summary.holds),
     )
+
+
+def _holds(holds: bool | None) -> str:
+    return "" if holds is None else "PASS" if holds else "MISS"
+
+
+def _figure(value: float, unit: str) -> str:
+    if unit in _DECIMALS:
+        return f"{value:,.{_DECIMALS[unit]}f} {unit}"
+    return f"{value:,.0f} {unit}"  # a rate
 
 
 def _throughput(throughput: Throughput | None) -> str:

@@ -5,6 +5,9 @@ sample at rank ceil(p/100 * n) (1-based). It is always a measured value, never
 an interpolation; with fewer than 100 samples p99 is the maximum, and with
 fewer than 10 p90 is too. The median is :func:`statistics.median` (the mean of
 the two middle samples when n is even).
+
+Most rows are durations in milliseconds; a few are other quantities (memory in
+MiB, CPU in µs per operation), and say so in ``unit``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 
@@ -25,19 +29,36 @@ class Throughput(msgspec.Struct, frozen=True):
     unit: str
 
 
+class Target(msgspec.Struct, frozen=True):
+    """A bound one figure of a row must keep (issue 14's table): its median or its throughput."""
+
+    goal: str  # the issue's words for it
+    statistic: Literal["median", "throughput"]
+    bound: float
+    unit: str  # the unit of the bound: the row's unit, or its throughput's
+    at_least: bool = False  # True: the figure must be >= bound; False: <= bound
+
+    def describe(self) -> str:
+        """``median <= 0.5 ms``, ``throughput >= 3,000 req/s``."""
+        return f"{self.statistic} {'>=' if self.at_least else '<='} {self.bound:,g} {self.unit}"
+
+
 class Summary(msgspec.Struct, frozen=True):
-    """One scenario's result; durations in milliseconds."""
+    """One scenario's result, in ``unit`` (milliseconds unless the row says otherwise)."""
 
     group: str
     name: str
     n: int
-    median_ms: float
-    p90_ms: float
-    p99_ms: float
-    min_ms: float
-    max_ms: float
+    median: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+    unit: str = "ms"
     throughput: Throughput | None = None
     cpu: CpuPerOp | None = None
+    target: Target | None = None
+    holds: bool | None = None  # None: no target for this row
 
 
 def percentile(ordered: Sequence[float], p: float) -> float:
@@ -57,20 +78,38 @@ def summarize(
     throughput: Throughput | None = None,
     cpu: CpuPerOp | None = None,
 ) -> Summary:
-    """Summarize durations measured in seconds."""
-    ordered = sorted(s * 1000 for s in seconds)
+    """Summarize durations measured in seconds, as milliseconds."""
+    return summarize_values(group, name, [s * 1000 for s in seconds], "ms", throughput, cpu)
+
+
+def summarize_values(
+    group: str,
+    name: str,
+    values: Sequence[float],
+    unit: str,
+    throughput: Throughput | None = None,
+    cpu: CpuPerOp | None = None,
+) -> Summary:
+    """Summarize values already in ``unit`` (MiB, µs, ms)."""
+    ordered = sorted(values)
     return Summary(
         group=group,
         name=name,
         n=len(ordered),
-        median_ms=statistics.median(ordered),
-        p90_ms=percentile(ordered, 90),
-        p99_ms=percentile(ordered, 99),
-        min_ms=ordered[0],
-        max_ms=ordered[-1],
+        median=statistics.median(ordered),
+        p90=percentile(ordered, 90),
+        p99=percentile(ordered, 99),
+        min=ordered[0],
+        max=ordered[-1],
+        unit=unit,
         throughput=throughput,
         cpu=cpu,
     )
+
+
+def aggregate(group: str, name: str, value: float, n: int, unit: str) -> Summary:
+    """One figure averaged over ``n`` operations (CPU per operation): every statistic is it."""
+    return Summary(group, name, n, value, value, value, value, value, unit)
 
 
 def per_second(count: float, seconds: float, unit: str) -> Throughput:

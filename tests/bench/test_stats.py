@@ -38,7 +38,7 @@ def test_summary_is_in_milliseconds() -> None:
     summary = summarize("g", "s", [0.003, 0.001, 0.002])
 
     assert summary.n == 3
-    assert summary.median_ms == pytest.approx(2.0)
-    assert summary.min_ms == pytest.approx(1.0)
-    assert summary.max_ms == pytest.approx(3.0)
-    assert summary.p90_ms == pytest.approx(3.0)
+    assert summary.median == pytest.approx(2.0)
+    assert summary.min == pytest.approx(1.0)
+    assert summary.max == pytest.approx(3.0)
+    assert summary.p90 == pytest.approx(3.0)
