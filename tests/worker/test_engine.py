@@ -71,6 +71,12 @@ def test_the_engine_attaches_on_this_machine(engine: Engine) -> None:
     assert preview(engine.eval_script("6 * 7", "<t>")) == "42"
 
 
+def test_contexts_of_one_process_share_its_c_api() -> None:
+    # Built once, by the fork server before it forks: a worker does not make its own.
+    first, second = _quickjs.Context(), _quickjs.Context()
+    assert capi.attach(first).api is capi.attach(second).api
+
+
 def test_the_version_read_from_the_dist_info_is_the_installed_one() -> None:
     assert importlib.metadata.version("quickjs-ng") == capi.ENGINE_VERSION
 

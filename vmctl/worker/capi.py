@@ -44,6 +44,7 @@ against the binding's own report) before a pointer is used, and raises
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, get_args
@@ -271,7 +272,7 @@ def attach(context: _quickjs.Context) -> Attachment:
     if size != _CONTEXT_BASICSIZE:
         raise AttachRefused(f"_quickjs.Context is {size} bytes, expected {_CONTEXT_BASICSIZE}")
     try:
-        api = CApi(_quickjs.__file__)
+        api = _api(_quickjs.__file__)
     except (OSError, AttributeError) as exc:
         raise AttachRefused(f"the C API is not usable: {exc}") from exc
     base = id(context)  # CPython: id() is the object's address
@@ -285,6 +286,14 @@ def attach(context: _quickjs.Context) -> Attachment:
     malloc_limit = ctypes.c_size_t.from_address(rt + _MALLOC_LIMIT_OFFSET)
     _check_malloc_counters(context, malloc_size, malloc_limit)
     return Attachment(api, rt, ctx, thread_slot, malloc_size, malloc_limit)
+
+
+@functools.cache
+def _api(path: str) -> CApi:
+    """The library's one :class:`CApi`: built by the first attach of the process, which in a
+    forked worker was the fork server's, so the worker shares its function objects instead
+    of making its own (about 40 of them, and their pages, per worker)."""
+    return CApi(path)
 
 
 def _probe_thread_slot(
