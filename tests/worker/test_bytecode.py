@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 
 import pytest
 
-from vmctl.worker import engine
+from vmctl.worker import engine, webapis
 from vmctl.worker.channel import FrameWriter
 from vmctl.worker.engine import Engine
 from vmctl.worker.hostmodules import REQUIRE_SOURCE
@@ -55,3 +56,13 @@ def test_a_context_from_bytecode_behaves_as_one_from_source() -> None:
     finally:
         from_source.close()
         from_bytecode.close()
+
+
+@pytest.mark.usefixtures("empty_cache")
+def test_precompile_warms_the_request_path_and_leaves_no_thread() -> None:
+    # The fork server forks right after: a thread left running would be lost in the child
+    # with whatever lock it held.
+    before = threading.active_count()
+    JsSession.precompile()
+    assert threading.active_count() == before
+    assert ("<vendor:url>", webapis.lazy_scripts()["url"][1]) in engine._COMPILED

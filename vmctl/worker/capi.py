@@ -162,6 +162,7 @@ class CApi:
         self.GetGCThreshold = _bind(no_js, "JS_GetGCThreshold", ctypes.c_size_t, _vp)
         self.SetGCThreshold = _bind(no_js, "JS_SetGCThreshold", None, _vp, ctypes.c_size_t)
         self.UpdateStackTop = _bind(no_js, "JS_UpdateStackTop", None, _vp)
+        self.AddPerformance = _bind(no_js, "JS_AddPerformance", None, _vp)
         self.SetInterruptHandler = _bind(no_js, "JS_SetInterruptHandler", None, _vp, INTERRUPT, _vp)
         self.SetModuleLoaderFunc = _bind(
             no_js, "JS_SetModuleLoaderFunc", None, _vp, NORMALIZE, LOAD, _vp

@@ -167,6 +167,13 @@ class Engine:
     def collect_garbage(self) -> None:
         self._context.gc()
 
+    def restart_clock(self) -> None:
+        """Make now the time origin of ``performance`` (``now()`` counts from here): a
+        worker that waited in the daemon's warm pool then shows a session no older than
+        a fresh worker would. QuickJS-NG's own call, which defines ``performance`` again
+        as the context's creation did (same place, same descriptor, a new origin)."""
+        self._api.AddPerformance(self._ctx)
+
     # -- evaluation --
 
     def bootstrap(self, source: str, filename: str) -> None:

@@ -59,6 +59,9 @@ class JsEngine(Protocol):
     def collect_garbage(self) -> None:
         """Run a full collection (after an out-of-memory failure, to make room)."""
 
+    def restart_clock(self) -> None:
+        """Make now the time origin of ``performance.now()`` (a session's start)."""
+
     def bootstrap(self, source: str, filename: str) -> None:
         """Evaluate trusted setup code (the prelude) and drop its value."""
 
