@@ -38,6 +38,10 @@ READY_LINE = "Uvicorn running on"
 JSON_BODY = {"Content-Type": "application/json"}
 # The worktrees tests make (tmp_path) and the sample apps.
 TEST_ROOTS = ("--worktree-root", tempfile.gettempdir(), "--worktree-root", str(TESTAPPS))
+# Unless a test asks for the warm pool: its waiting workers live as long as their daemon,
+# so a daemon shared by a module's tests would leave some behind each test (the leak check
+# counts them). tests/api/test_api_pool.py runs a daemon of its own per test.
+NO_POOL = ("--pool-size", "0")
 
 
 def free_port() -> int:
@@ -77,6 +81,7 @@ class Daemon:
                 "--db", str(self.db_path),
                 *args,
                 *([] if default_roots or "--worktree-root" in args else TEST_ROOTS),
+                *([] if "--pool-size" in args else NO_POOL),
             ],
             env={**_outer_env(), "VMCTL_HOME": str(home), **env},
             stdin=subprocess.DEVNULL,

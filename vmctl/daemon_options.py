@@ -1,7 +1,7 @@
 """The daemon's command line as ``vmctl up`` and ``python -m vmctl.supervisor`` both read it.
 
 The defaults a user sees (listen address, database name, max sessions,
-handshake timeout, ``$VMCTL_HOME``, worktree roots, sandbox mode) and the
+warm pool size, handshake timeout, ``$VMCTL_HOME``, worktree roots, sandbox mode) and the
 syntax of the options that take a structured value. The CLI checks what it is
 given with the same functions the daemon parses it with, so the two cannot
 disagree, and imports nothing of the daemon to do so. Standard library only;
@@ -22,6 +22,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3210
 DEFAULT_LISTEN = f"{DEFAULT_HOST}:{DEFAULT_PORT}"
 DEFAULT_MAX_SESSIONS = 64
+# Workers kept started, jailed and handshaken per template and worktree in use (0: none).
+DEFAULT_POOL_SIZE = 2
+MAX_POOL_SIZE = 16
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0  # seconds from a worker's start to its Hello
 DB_NAME = "vmctl.db"  # in $VMCTL_HOME
 SANDBOX_MODES = ("strict", "auto", "off")
@@ -74,6 +77,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def parse_pool_size(value: str) -> int:
+    """``--pool-size``: the ready workers kept per template and worktree in use, 0 to
+    :data:`MAX_POOL_SIZE` (0 turns the warm pool off)."""
+    if not value.isdigit() or int(value) > MAX_POOL_SIZE:
+        raise ValueError(f"expected an integer from 0 to {MAX_POOL_SIZE}, got {value!r}")
+    return int(value)
 
 
 def parse_engine(value: str) -> tuple[str, tuple[str, ...]]:

@@ -194,6 +194,7 @@ class RuntimeSummary(Model):
     starting_sessions: int = 0  # whose worker is being started
     max_sessions: int | None = None  # the daemon's capacity (--max-sessions)
     workers: dict[str, int] = {}  # session id -> its worker's pid
+    pooled_workers: int = 0  # started ahead of need, waiting in the warm pool
 
 
 class NamedItem(Model):

@@ -52,7 +52,9 @@ from vmctl.daemon_options import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
+    DEFAULT_POOL_SIZE,
     DEFAULT_RETAIN,
+    MAX_POOL_SIZE,
     parse_engine,
 )
 
@@ -90,6 +92,12 @@ def utc_now() -> str:
     help=f"Live sessions at most.  [default: {DEFAULT_MAX_SESSIONS}]",
 )
 @click.option(
+    "--pool-size",
+    type=click.IntRange(min=0, max=MAX_POOL_SIZE),
+    help="Workers kept started and jailed ahead of need per template and worktree in use "
+    f"(0: none).  [default: {DEFAULT_POOL_SIZE}]",
+)
+@click.option(
     "--handshake-timeout",
     type=click.FloatRange(min=0, min_open=True),
     help=f"Seconds a new worker has to say hello.  [default: {DEFAULT_HANDSHAKE_TIMEOUT:g}]",
@@ -110,6 +118,7 @@ def up(
     engines: tuple[str, ...],
     detach: bool,
     max_sessions: int | None,
+    pool_size: int | None,
     handshake_timeout: float | None,
     no_auth: bool,
     allow_hosts: tuple[str, ...],
@@ -137,6 +146,7 @@ def up(
     options: list[str] = []
     for name, value in (
         ("--max-sessions", max_sessions),
+        ("--pool-size", pool_size),
         ("--handshake-timeout", handshake_timeout),
     ):
         if value is not None:

@@ -4,7 +4,8 @@ One :class:`Metrics` per app: ``http/app.py:build_app`` makes it and hands it to
 rooms that count, as the session manager is handed its config. Each number is counted
 in the one place that knows it: an ended execution in ``sessions/execution.py``
 (``run_recorded``), a worker's crash in ``sessions/manager.py`` (``_mark_crashed``), a
-worker's start in ``workers/launcher.py`` (``launch``), a group commit of the event log
+worker's start in ``workers/launcher.py`` (``launch``), a claim from the warm pool in
+``sessions/pool.py`` (``claim``), a group commit of the event log
 in ``store/eventlog.py`` (``_flush``), an HTTP request in ``http/metrics.py``. What the
 daemon *is* now (sessions by status, live workers) is not counted as it changes: the
 scrape reads it (:class:`DaemonState`) and sets it just before the exposition.
@@ -60,6 +61,7 @@ class DaemonState:
     live_workers: int  # workers up and taking requests
     busy_workers: int  # of those, the ones running an execution
     forkserver_up: bool
+    pooled_workers: int = 0  # started ahead of need, waiting in the warm pool
 
 
 class Metrics:
@@ -114,6 +116,11 @@ class Metrics:
             buckets=COMMIT_BUCKETS,
             registry=registry,
         )
+        self.pool_claims = Counter(
+            "vmctl_worker_pool_claims",
+            "Sessions whose worker was claimed from the warm pool",
+            registry=registry,
+        )
         self.http_requests = Counter(
             "vmctl_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -144,7 +151,7 @@ class Metrics:
         )
         self.pool_size = Gauge(
             "vmctl_worker_pool_size",
-            "Idle workers started ahead of need: always 0, there is no warm pool",
+            "Workers started ahead of need, waiting in the warm pool to be claimed",
             registry=registry,
         )
         self.forkserver_up = Gauge(
@@ -159,5 +166,6 @@ class Metrics:
             self.sessions.labels(status).set(state.sessions.get(status, 0))
         self.live_workers.set(state.live_workers)
         self.busy_workers.set(state.busy_workers)
+        self.pool_size.set(state.pooled_workers)
         self.forkserver_up.set(1 if state.forkserver_up else 0)
         return generate_latest(self.registry)

@@ -37,6 +37,7 @@ from vmctl.daemon_options import (
     make_home,
     parse_host,
     parse_origin,
+    parse_pool_size,
     parse_retain,
     parse_sandbox,
     parse_worker_user,
@@ -49,6 +50,7 @@ from vmctl.supervisor.config import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LISTEN,
     DEFAULT_MAX_SESSIONS,
+    DEFAULT_POOL_SIZE,
     GRACEFUL_SHUTDOWN_SECONDS,
     HEAD_TIMEOUT,
     HEARTBEAT_TIMEOUT,
@@ -141,6 +143,15 @@ def _parser(home: str) -> argparse.ArgumentParser:
     add("--db", default=os.path.join(home, DB_NAME))
     add("--engine", type=_argument(parse_engine), action="append", default=[], metavar="NAME=CMD")
     add("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    add(
+        "--pool-size",
+        type=_argument(parse_pool_size),
+        default=DEFAULT_POOL_SIZE,
+        metavar="N",
+        help="Keep N workers started and jailed ahead of need for each template and worktree "
+        "in use, so a session create claims one (0: no warm pool; they never take a "
+        f"--max-sessions place from a session). Default: {DEFAULT_POOL_SIZE}.",
+    )
     add("--handshake-timeout", type=float, default=DEFAULT_HANDSHAKE_TIMEOUT)
     add(
         "--no-auth",
@@ -254,6 +265,7 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         port=port,
         engines=engines,
         max_sessions=args.max_sessions,
+        pool_size=args.pool_size,
         auth_token=token,
         handshake_timeout=args.handshake_timeout,
         allowed_hosts=tuple(args.allow_host),

@@ -1,9 +1,11 @@
 """One execution's life: its request, its run on the session's worker, its record.
 
-:func:`run_recorded` is the whole of it. The execution is written as
-``running`` before the worker sees its request; the worker's handle runs it
-under the template's limits and returns an ``Outcome``; the final record and
-its numbered events are written in one transaction before anyone is told.
+:func:`run_recorded` is the whole of it. The execution's log is opened as it
+starts (:func:`start_recorded`): its ``running`` row is committed with the
+log's next group, or first (:func:`start_committed`) when the client is
+answered before it ends; the worker's handle runs it under the template's
+limits and returns an ``Outcome``; the final record is committed with (or
+after) its numbered events before anyone is told.
 :func:`raise_failure` then says whether the client gets the record (201) or an
 error about it (a limit, a crashed worker).
 """
@@ -63,11 +65,20 @@ def runtime_options(template: Template | None, settings: Settings) -> RuntimeOpt
     )
 
 
-async def start_recorded(store: Store, execution: Execution) -> ExecutionLog:
-    """Write ``execution`` as running; its log takes its events from then on."""
-    log = store.events.open(execution.id)
+def start_recorded(store: Store, execution: Execution) -> ExecutionLog:
+    """Open ``execution``'s log: its running row goes with the log's next group commit,
+    or, if it ends first, its final row alone. Until that commit the daemon's memory is
+    its record (``ExecutionLog.uncommitted_running``)."""
+    return store.events.open(execution)
+
+
+async def start_committed(store: Store, execution: Execution) -> ExecutionLog:
+    """Open ``execution``'s log and commit its running row now: for a client told of it
+    before it ends. If the store refuses the row, the execution is forgotten and the
+    error raised."""
+    log = store.events.open(execution)
     try:
-        await store.insert_execution(execution)
+        await log.commit_running()
     except BaseException:
         store.events.discard(log)
         raise
@@ -100,8 +111,9 @@ async def run_recorded(
         raise
     _count(metrics, outcome)
     finished = _finished(execution, outcome)
+    live.recording()
     try:
-        await asyncio.shield(log.finish(finished))
+        await log.finish(finished)  # shielded inside: a cancel does not stop the commit
     except StoreFull:
         # The store keeps the record in memory and writes it once there is room
         # (store/eventlog.py); its events that could not be committed are lost.

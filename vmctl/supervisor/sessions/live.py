@@ -12,6 +12,8 @@ from vmctl.supervisor.workers import WorkerHandle
 
 # Why a session whose worker died on its own was retired (see LiveSession.retired_because).
 WORKER_DIED = "its worker died"
+# The longest a request waits for the record of the execution before it (LiveSession.turn).
+RECORDING_WAIT = 1.0  # seconds
 
 
 class LiveSession:
@@ -33,6 +35,9 @@ class LiveSession:
         self.watcher: asyncio.Task[None] | None = None
         self._turn = asyncio.Lock()
         self._execution_id: str | None = None  # the execution holding the turn
+        # Set once that execution has ended in the worker and only its record is being
+        # committed: a request arriving then waits for the turn instead of being busy.
+        self._recording: asyncio.Event | None = None
 
     @property
     def retired(self) -> bool:
@@ -54,19 +59,38 @@ class LiveSession:
 
     @contextlib.asynccontextmanager
     async def turn(self, execution_id: str) -> AsyncIterator[None]:
-        """Hold the session for one execution, or raise SESSION_BUSY at once."""
+        """Hold the session for one execution, or raise SESSION_BUSY at once.
+
+        Only one wait: when the execution holding the turn has ended and its record is
+        being committed, a client that was shown that record (a stream's end, a long-poll)
+        may send its next request before the commit's task lets go of the turn. That
+        request waits for the commit (at most RECORDING_WAIT), then takes the turn if no
+        other request took it first.
+        """
         if self._turn.locked():
-            raise Conflict(
-                "SESSION_BUSY",
-                "Session is busy",
-                {"session_id": self.session.id, "execution_id": self._execution_id},
-            )
+            recording = self._recording
+            if recording is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(recording.wait(), RECORDING_WAIT)
+            if self._turn.locked():
+                raise Conflict(
+                    "SESSION_BUSY",
+                    "Session is busy",
+                    {"session_id": self.session.id, "execution_id": self._execution_id},
+                )
         async with self._turn:
             self._execution_id = execution_id
             try:
                 yield
             finally:
                 self._execution_id = None
+                recording, self._recording = self._recording, None
+                if recording is not None:
+                    recording.set()  # its waiters run once the lock below is released
+
+    def recording(self) -> None:
+        """The execution holding the turn has ended in the worker: only its record is left."""
+        self._recording = asyncio.Event()
 
     async def wait_idle(self) -> None:
         """Until the execution in flight, if any, is recorded."""

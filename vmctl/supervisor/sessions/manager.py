@@ -6,9 +6,9 @@ Life of a session, top to bottom in this file:
   its libraries and startup files (startup.py), writes ``ready`` and starts a
   watcher.
 - ``execute_repl`` and ``run_file`` run one execution at a time per session
-  (execution.py: the row is written as ``running`` before the worker sees the
-  request, and finished, record and events in one transaction, before the
-  answer leaves).
+  (execution.py: the ``running`` row goes with the first group commit of its
+  events, before the worker's request when the client does not wait; the final
+  record is committed with or after its events, before the answer leaves).
 - The watcher notices the worker's death the moment it happens and writes
   ``crashed`` with the reason; ``restart_session`` gives a crashed (or ready)
   session a fresh worker; ``close_session`` stops the worker and writes
@@ -61,6 +61,7 @@ from vmctl.supervisor.sessions.paths import (
     existing_file,
     worktree_root,
 )
+from vmctl.supervisor.sessions.pool import WarmPool, clear_pool_dir
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
@@ -94,6 +95,7 @@ async def open_session_manager(
             retention.pruned(store, config),
         ):
             await launcher.wait_ready()
+            await asyncio.to_thread(clear_pool_dir, config)  # what a killed daemon's pool left
             manager = SessionManager(store, config, launcher, metrics)
             try:
                 async with manager.heartbeat():
@@ -165,7 +167,9 @@ class SessionManager:
         self._config = config
         self._launcher = launcher
         self._metrics = metrics
-        self.templates = Templates(store, config)
+        # Workers started ahead of need (pool.py); in the places no session holds.
+        self._pool = WarmPool(config, launcher, metrics, self._free_places)
+        self.templates = Templates(store, config, changed=self._pool.drain)
         self._live: dict[str, LiveSession] = {}
         self._locks = SessionLocks()
         self._starting = 0
@@ -193,7 +197,8 @@ class SessionManager:
 
     async def _beat(self) -> None:
         idle = [live.handle for live in self._live.values() if not live.busy]
-        await asyncio.gather(*(handle.heartbeat(HEARTBEAT_TIMEOUT) for handle in idle))
+        pinged = (handle.heartbeat(HEARTBEAT_TIMEOUT) for handle in idle)
+        await asyncio.gather(*pinged, self._pool.heartbeat(HEARTBEAT_TIMEOUT))
 
     # -- queries -----------------------------------------------------------
 
@@ -206,6 +211,7 @@ class SessionManager:
             "starting_sessions": self._starting,
             "max_sessions": self._config.max_sessions,
             "workers": {sid: self._live[sid].handle.pid for sid in alive},
+            "pooled_workers": self._pool.waiting,
             "sandbox": sandbox_summary(self._launcher.sandbox),
         }
 
@@ -219,6 +225,7 @@ class SessionManager:
             live_workers=len(alive),
             busy_workers=sum(1 for live in alive if live.busy),
             forkserver_up=self._launcher.forkserver_alive(),
+            pooled_workers=self._pool.waiting,
         )
 
     async def get_session(self, session_id: str) -> Session:
@@ -232,8 +239,12 @@ class SessionManager:
 
     async def get_execution(self, execution_id: str) -> Execution:
         log = self._store.events.get(execution_id)
-        if log is not None and (unwritten := log.unwritten_final) is not None:
-            return unwritten  # it ended; the full store has not taken its record yet
+        if log is not None:
+            # What the store has not taken yet is told from memory: an ended record the
+            # full store refused, or a running one whose row goes with its first commit.
+            unstored = log.unwritten_final or log.uncommitted_running
+            if unstored is not None:
+                return unstored
         execution = await self._store.get_execution(execution_id)
         if execution is None:
             raise not_found("execution", execution_id)
@@ -241,7 +252,20 @@ class SessionManager:
 
     async def list_executions(self, session_id: str, limit: int) -> list[Execution]:
         await self.get_session(session_id)
-        return await self._store.list_executions(session_id, limit)
+        # Taken before the read: a row committed meanwhile is in what the store answers.
+        unstored = self._uncommitted_running(session_id)
+        listed = await self._store.list_executions(session_id, limit)
+        stored = {execution.id for execution in listed}
+        return ([e for e in unstored if e.id not in stored] + listed)[:limit]
+
+    def _uncommitted_running(self, session_id: str) -> list[Execution]:
+        """The session's running execution (at most one), if its row is not stored yet."""
+        found = []
+        for execution_id, live in self._running.items():
+            log = self._store.events.get(execution_id)
+            if live.session.id == session_id and log is not None and log.uncommitted_running:
+                found.append(log.running)
+        return found
 
     async def list_events(
         self, execution_id: str, after_seq: int, limit: int, wait_ms: int = 0
@@ -309,8 +333,11 @@ class SessionManager:
                 created_at=utc_now(),
             )
             await store_call(self._store.insert_session(session))  # the template may be gone
-            async with self._locks.hold(session.id):
-                return await self._start(session, template, restarts=0)
+            try:
+                async with self._locks.hold(session.id):
+                    return await self._start(session, template, restarts=0)
+            finally:
+                self._pool.refill()  # once the create is answered: it did not wait for forks
 
     async def restart_session(self, session_id: str) -> Session:
         self._check_accepting()
@@ -353,6 +380,7 @@ class SessionManager:
         self._accepting = False
         for task in list(self._restarts):
             task.cancel()
+        await self._pool.aclose()
         ids = list(self._live)
         if not ids:
             return
@@ -383,6 +411,10 @@ class SessionManager:
         if not self._accepting:
             raise Unavailable("CAPACITY_EXCEEDED", "The daemon is shutting down")
 
+    def _free_places(self) -> int:
+        """The ``max_sessions`` places no live or starting session holds (the pool's room)."""
+        return self._config.max_sessions - len(self._live) - self._starting
+
     @contextlib.contextmanager
     def _place(self) -> Iterator[None]:
         """Hold one of the ``max_sessions`` places while a worker starts (taken at once)."""
@@ -400,13 +432,18 @@ class SessionManager:
 
     async def _start(self, session: Session, template: Template, restarts: int) -> Session:
         """Start and initialise a worker for ``session`` (lock held); ready or raise."""
-        # No worker of the session runs now: what earlier ones logged can be cut.
-        await asyncio.to_thread(worker_logs.trim, self._config.worker_log_path(session.id))
+        if restarts:  # no worker of the session runs now: what earlier ones logged can be cut
+            await asyncio.to_thread(worker_logs.trim, self._config.worker_log_path(session.id))
         settings = await self.templates.settings(template.id)
         startup = await self._store.list_startup_files(template.id)
+        # A new session may claim a waiting worker: its log becomes the session's, which
+        # is why a restart (whose log has its earlier workers' lines) starts a fresh one.
+        pool = self._pool if restarts == 0 else None
+        if pool is None:
+            self._pool.make_room()  # a fresh worker needs a place: waiting ones give theirs up
         try:
             handle = await start_worker(
-                self._config, self._launcher, session, template, settings, startup
+                self._config, self._launcher, session, template, settings, startup, pool
             )
         except StartupFailed as exc:
             crashed = msgspec.structs.replace(session, status="crashed", last_error=exc.message)
@@ -570,10 +607,14 @@ class SessionManager:
         self, live: LiveSession, execution: Execution, accepted: asyncio.Future[None] | None
     ) -> tuple[Execution, Outcome]:
         async with live.turn(execution.id):
-            template = await self._store.get_template(live.session.vm_id)
+            # From memory once read: Templates forgets an entry on every change of it.
+            entry = await self.templates.catalog.entry(live.session.vm_id)
+            template = entry.template if entry is not None else None
             settings = await self.templates.settings(live.session.vm_id)
-            log = await executions.start_recorded(self._store, execution)
-            if accepted is not None:
+            if accepted is None:  # the client is told only how it ended
+                log = executions.start_recorded(self._store, execution)
+            else:  # the client is answered the running record: it is stored first
+                log = await executions.start_committed(self._store, execution)
                 accepted.set_result(None)
             self._running[execution.id] = live
             try:

@@ -10,7 +10,7 @@ its body), then hands it to the method that changes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -27,6 +27,7 @@ from vmctl.api.models import (
     TemplateDetail,
 )
 from vmctl.supervisor.config import LIMIT_MAXIMUMS, DaemonConfig
+from vmctl.supervisor.sessions.catalog import Catalog
 from vmctl.supervisor.sessions.errors import Invalid, not_found, store_call, validation_error
 from vmctl.supervisor.sessions.names import check_library_name, check_module
 from vmctl.supervisor.sessions.paths import clean_relative_path
@@ -37,11 +38,18 @@ S = TypeVar("S", Limits, Resolver, Runtime, Lifecycle)
 
 
 class Templates:
-    """The templates of one store; ``config`` says which engines exist."""
+    """The templates of one store; ``config`` says which engines exist; ``changed`` is
+    told the id of each template written to or deleted (the warm pool drains it)."""
 
-    def __init__(self, store: Store, config: DaemonConfig) -> None:
+    def __init__(
+        self, store: Store, config: DaemonConfig, changed: Callable[[str], None] | None = None
+    ) -> None:
         self._store = store
         self._config = config
+        self._changed = changed or (lambda template_id: None)
+        # Templates and settings as executions read them; every write below goes through
+        # catalog.changing, so none is served stale once the write has been answered.
+        self.catalog = Catalog(store)
 
     # -- templates --------------------------------------------------------------------
 
@@ -61,10 +69,10 @@ class Templates:
         return await self._store.list_templates()
 
     async def get(self, template_id: str) -> Template:
-        template = await self._store.get_template(template_id)
-        if template is None:
+        entry = await self.catalog.entry(template_id)
+        if entry is None:
             raise not_found("template", template_id)
-        return template
+        return entry.template
 
     async def detail(self, template_id: str) -> TemplateDetail:
         detail = await self._store.get_template_detail(template_id)
@@ -73,12 +81,14 @@ class Templates:
         return detail
 
     async def delete(self, template: Template) -> None:
-        await store_call(self._store.delete_template(template.id))
+        async with self.catalog.changing(template.id):
+            await store_call(self._store.delete_template(template.id))
+        self._changed(template.id)
 
     async def settings(self, template_id: str) -> Settings:
         """The template's settings (the defaults if it has none stored)."""
-        settings = await self._store.get_settings(template_id)
-        return _affordable(settings) if settings is not None else Settings(vm_id=template_id)
+        entry = await self.catalog.entry(template_id)
+        return _affordable(entry.settings) if entry is not None else Settings(vm_id=template_id)
 
     async def put_settings(
         self,
@@ -98,7 +108,9 @@ class Templates:
             lifecycle=_patched(current.lifecycle, lifecycle or {}),
         )
         _check_settings(settings)
-        await store_call(self._store.put_settings(settings))
+        async with self.catalog.changing(template.id):
+            await store_call(self._store.put_settings(settings))
+        self._changed(template.id)
         return settings
 
     # -- what a template names --------------------------------------------------------
@@ -109,7 +121,9 @@ class Templates:
         capability = Capability(
             id=new_id(), vm_id=template.id, kind=kind, name=name, enabled=enabled, config=config
         )
-        await store_call(self._store.add_capability(capability))
+        async with self.catalog.changing(template.id):  # its updated_at changes
+            await store_call(self._store.add_capability(capability))
+        self._changed(template.id)
         return capability
 
     async def list_capabilities(self, template: Template) -> list[Capability]:
@@ -128,25 +142,35 @@ class Templates:
         startup = StartupFile(
             id=new_id(), vm_id=template.id, path=cleaned, order_index=order_index, mode="eval"
         )
-        await store_call(self._store.add_startup_file(startup))
+        async with self.catalog.changing(template.id):  # its updated_at changes
+            await store_call(self._store.add_startup_file(startup))
+        self._changed(template.id)
         return startup
 
     async def list_startup_files(self, template: Template) -> list[StartupFile]:
         return await self._store.list_startup_files(template.id)
 
     async def add_module(self, template: Template, name: str) -> str:
-        await store_call(self._store.add_module(template.id, check_module(name)))
+        async with self.catalog.changing(template.id):
+            await store_call(self._store.add_module(template.id, check_module(name)))
+        self._changed(template.id)
         return name
 
     async def remove_module(self, template: Template, name: str) -> None:
-        await self._store.remove_module(template.id, name)
+        async with self.catalog.changing(template.id):
+            await self._store.remove_module(template.id, name)
+        self._changed(template.id)
 
     async def add_library(self, template: Template, name: str) -> str:
-        await store_call(self._store.add_library(template.id, check_library_name(name)))
+        async with self.catalog.changing(template.id):
+            await store_call(self._store.add_library(template.id, check_library_name(name)))
+        self._changed(template.id)
         return name
 
     async def remove_library(self, template: Template, name: str) -> None:
-        await self._store.remove_library(template.id, name)
+        async with self.catalog.changing(template.id):
+            await self._store.remove_library(template.id, name)
+        self._changed(template.id)
 
 
 def _patched(current: S, given: Mapping[str, Any]) -> S:

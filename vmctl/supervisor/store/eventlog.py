@@ -1,12 +1,17 @@
 """Running executions' events, committed while they run: one writer, commits in groups.
 
-Each running execution has an :class:`ExecutionLog`. Its recorder appends events
-(already numbered and encoded); the :class:`EventLog`'s one flusher task gathers what
-every log has pending, at most :data:`FLUSH_DELAY` after the first of them arrived (or
-at once when :data:`FLUSH_EVENTS` are waiting), and hands it to the store's writer as
-one transaction: the events, each execution's metrics so far, and the final rows of
-the executions that ended. While that transaction runs the next group gathers, so the
-writer never waits for the worker nor the worker for the writer.
+Each running execution has an :class:`ExecutionLog`, opened with its ``running``
+record. Its recorder appends events (already numbered and encoded); the
+:class:`EventLog`'s one flusher task gathers what every log has pending, at most
+:data:`FLUSH_DELAY` after the first of them arrived (or at once when :data:`FLUSH_EVENTS`
+are waiting, or an execution ended), and hands it to the store's writer as one
+transaction: the running rows not yet written, the events, each execution's metrics so
+far, and the final rows of the executions that ended. While that transaction runs the
+next group gathers, so the writer never waits for the worker nor the worker for the
+writer. An execution that ends before its group is committed (a quick one) is written
+once, as it ended, with its events: no running row, no round trip of its own. One that
+must be stored as running before anyone is told of it (a client that does not wait is
+answered its running record) asks for it with :meth:`ExecutionLog.commit_running`.
 
 Only after a commit does a log's ``committed_seq`` move, and its waiters (long-polls,
 streams) wake: nobody reads an event that a crash could still take back. A log whose
@@ -46,13 +51,21 @@ CLOSE_ATTEMPTS = 3  # flushes at shutdown before what the store refuses is given
 _Row = tuple[str, int, str, str, str]
 _SEQ: Final = 1
 _PAYLOAD: Final = 4
+# What a log hands its commit: new events, its running row (if not yet written), its
+# final row (if it ended), its metrics so far (if it has new events).
+_Taken = tuple[list[_Row], Execution | None, Execution | None, ExecutionMetrics | None]
+_Group = tuple[
+    "ExecutionLog", list[_Row], Execution | None, Execution | None, ExecutionMetrics | None
+]
 
 
 class ExecutionLog:
     """One running execution's events: appended, committed, and who waits for them."""
 
-    def __init__(self, owner: EventLog, execution_id: str) -> None:
-        self.execution_id = execution_id
+    def __init__(self, owner: EventLog, running: Execution) -> None:
+        self.execution_id = running.id
+        self.running = running  # its record as it started
+        self.running_committed = False  # its row is in the store (running, or ended)
         self.appended_seq = 0
         self.committed_seq = 0
         self.ended = False  # its final row is committed
@@ -63,6 +76,7 @@ class ExecutionLog:
         self._pending_bytes = 0
         self._in_flight_bytes = 0
         self._final: Execution | None = None
+        self._running_wanted: asyncio.Future[None] | None = None  # commit_running waits
         self._metrics: Callable[[], ExecutionMetrics] | None = None
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._changed = asyncio.Event()
@@ -128,22 +142,44 @@ class ExecutionLog:
         with contextlib.suppress(Exception):
             await asyncio.shield(self._done)
 
+    async def commit_running(self) -> None:
+        """Commit the running row now and wait for it (before anything else is appended).
+
+        If that commit fails, the error is raised and the row is not tried again: the
+        caller discards the log, and the execution does not run.
+        """
+        if self.running_committed:
+            return
+        self._running_wanted = asyncio.get_running_loop().create_future()
+        self._owner.wake(FLUSH_EVENTS)
+        await self._running_wanted
+
     async def finish(self, final: Execution) -> None:
         """Commit what is pending and then ``final`` (the ended record); wait for it."""
         self._final = final
         self._owner.wake(FLUSH_EVENTS)
         await asyncio.shield(self._done)
 
+    @property
+    def uncommitted_running(self) -> Execution | None:
+        """The running record, while its row is not in the store yet: the truth until then
+        (a reader of the store would not find the execution at all)."""
+        return None if self.running_committed else self.running
+
     # -- for the flusher -----------------------------------------------------------
 
-    def _take(self) -> tuple[list[_Row], Execution | None, ExecutionMetrics | None]:
+    def _take(self) -> _Taken:
         taken, self._pending = self._pending, []
         self._in_flight_bytes += self._pending_bytes
         self._pending_bytes = 0
         metrics = self._metrics() if taken and self._metrics is not None else None
-        return taken, self._final, metrics
+        running = None if self.running_committed else self.running
+        return taken, running, self._final, metrics
 
     def _committed(self, seq: int, bytes_committed: int, final: bool) -> None:
+        self.running_committed = True  # with this commit, if not before
+        if self._running_wanted is not None and not self._running_wanted.done():
+            self._running_wanted.set_result(None)
         self.committed_seq = max(self.committed_seq, seq)
         self._in_flight_bytes -= bytes_committed
         if final:
@@ -168,6 +204,9 @@ class ExecutionLog:
         return None
 
     def _failed(self, error: BaseException, final: bool, lost: int) -> None:
+        if self._running_wanted is not None and not self._running_wanted.done():
+            self.running_committed = True  # given up: its caller discards the log
+            self._running_wanted.set_exception(error)
         self.events_lost += lost
         self._final_refused = self._final_refused or final
         if final and not self._done.done():
@@ -202,15 +241,17 @@ class EventLog:
         self._closing = False
         self._close_attempts = 0
 
-    def open(self, execution_id: str) -> ExecutionLog:
+    def open(self, running: Execution) -> ExecutionLog:
+        """The log of ``running``, just started: its row goes with its first commit."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="event-log")
-        log = ExecutionLog(self, execution_id)
-        self._logs[execution_id] = log
+        log = ExecutionLog(self, running)
+        self._logs[running.id] = log
+        self.wake(0)
         return log
 
     def discard(self, log: ExecutionLog) -> None:
-        """Forget a log whose execution was never written (its insert failed)."""
+        """Forget a log whose execution was never written (its running row was refused)."""
         self._logs.pop(log.execution_id, None)
 
     def get(self, execution_id: str) -> ExecutionLog | None:
@@ -266,47 +307,70 @@ class EventLog:
                 self._wanted.set()
 
     async def _flush(self) -> None:
-        groups = []
+        groups: list[_Group] = []
         for log in list(self._logs.values()):
-            taken, final, metrics = log._take()
-            if taken or final is not None or metrics is not None:
-                groups.append((log, taken, final, metrics))
+            taken, running, final, metrics = log._take()
+            if taken or running is not None or final is not None or metrics is not None:
+                groups.append((log, taken, running, final, metrics))
         if not groups:
             return
         started = time.perf_counter()
         try:
             await self._commit(lambda conn: _write(conn, groups))
         except Exception as exc:
-            lost = sum(len(taken) for _, taken, _, _ in groups)
+            lost = sum(len(taken) for _, taken, _, _, _ in groups)
             logger.error(
                 "%d event(s) of %d execution(s) could not be committed and are lost: %s",
                 lost, len(groups), exc,
             )  # fmt: skip
-            for log, taken, final, _ in groups:
+            for log, taken, _, final, _ in groups:
                 log._failed(exc, final is not None, len(taken))
-            if any(final is not None for _, _, final, _ in groups):
+            if any(final is not None for _, _, _, final, _ in groups):
                 # An ended record stays in memory and is tried again (alone: its lost
                 # events are not), so no row says running longer than the store refuses.
                 self._retry_later()
+            await self._commit_running_alone([g[0] for g in groups if g[3] is None])
             return
         self._commit_seconds.observe(time.perf_counter() - started)
-        for log, taken, final, _ in groups:
+        for log, taken, _, final, _ in groups:
             last = taken[-1][_SEQ] if taken else log.committed_seq
             log._committed(last, sum(len(row[_PAYLOAD]) for row in taken), final is not None)
             if final is not None:
                 self._logs.pop(log.execution_id, None)
 
+    async def _commit_running_alone(self, logs: list[ExecutionLog]) -> None:
+        """After a failed group, its running rows in a small transaction of their own (a
+        full disk may still take one): the executions exist in the store while they run,
+        as when their rows went first. Those still refused go with the next group."""
+        unwritten = [log for log in logs if log.uncommitted_running is not None]
+        if not unwritten:
+            return
+        running = [log.running for log in unwritten]
+        try:
+            await self._commit(lambda conn: _insert_running(conn, running))
+        except Exception:
+            return
+        for log in unwritten:
+            log.running_committed = True
 
-def _write(
-    conn: sqlite3.Connection,
-    groups: list[tuple[ExecutionLog, list[_Row], Execution | None, ExecutionMetrics | None]],
-) -> None:
-    """One group commit: every execution's new events, metrics so far, and final rows."""
-    conn.executemany(rows.EVENT_INSERT, itertools.chain.from_iterable(g[1] for g in groups))
-    for log, _, final, metrics in groups:
+
+def _insert_running(conn: sqlite3.Connection, running: list[Execution]) -> None:
+    for execution in running:
+        rows.insert_execution(conn, execution)
+
+
+def _write(conn: sqlite3.Connection, groups: list[_Group]) -> None:
+    """One group commit: every execution's rows not yet written (each as it ended, if it
+    has, else as it started), new events, and metrics so far."""
+    for _, _, running, final, _ in groups:
+        # Rows before events: an event's execution must exist.
         if final is not None:
             rows.finish_execution(conn, final)
-        elif metrics is not None:
+        elif running is not None:
+            rows.insert_execution(conn, running)
+    conn.executemany(rows.EVENT_INSERT, itertools.chain.from_iterable(g[1] for g in groups))
+    for log, _, _, final, metrics in groups:
+        if final is None and metrics is not None:
             conn.execute(
                 "UPDATE executions SET metrics = ? WHERE id = ? AND status = 'running'",
                 (rows.to_json(metrics), log.execution_id),

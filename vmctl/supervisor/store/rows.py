@@ -327,6 +327,12 @@ _EXECUTION_UPSERT = f"{EXECUTION_INSERT} ON CONFLICT (id) DO UPDATE SET " + ", "
 )
 
 
+def insert_execution(conn: sqlite3.Connection, execution: Execution) -> None:
+    """The execution's row as it starts."""
+    with constraints(missing=RowNotFound("session", execution.session_id)):
+        conn.execute(EXECUTION_INSERT, execution_row(execution))
+
+
 def finish_execution(conn: sqlite3.Connection, execution: Execution) -> None:
     """The execution's final row: inserted, or replacing its running one."""
     with constraints(missing=RowNotFound("session", execution.session_id)):

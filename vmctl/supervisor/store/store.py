@@ -174,6 +174,17 @@ class Store:
 
         return await self._reader.run(read)
 
+    async def get_template_with_settings(
+        self, template_id: str
+    ) -> tuple[Template, Settings | None] | None:
+        """The template and its settings (None when it has none stored), read as one snapshot."""
+
+        def read(conn: sqlite3.Connection) -> tuple[Template, Settings | None] | None:
+            templates = rows.read_templates(conn, template_id)
+            return (templates[0], rows.read_settings(conn, template_id)) if templates else None
+
+        return await self._reader.run(read)
+
     async def get_settings(self, template_id: str) -> Settings | None:
         return await self._reader.run(
             functools.partial(rows.read_settings, template_id=template_id)
@@ -349,13 +360,11 @@ class Store:
     # -- executions and events
 
     async def insert_execution(self, execution: Execution) -> None:
-        """Record an execution as it starts. Raises RowNotFound (session)."""
+        """Record an execution as it starts. Raises RowNotFound (session).
 
-        def write(conn: sqlite3.Connection) -> None:
-            with constraints(missing=RowNotFound("session", execution.session_id)):
-                conn.execute(rows.EXECUTION_INSERT, rows.execution_row(execution))
-
-        await self._writer.run(write)
+        A running execution's row goes through :attr:`events` instead, with its first group.
+        """
+        await self._writer.run(functools.partial(rows.insert_execution, execution=execution))
 
     async def finish_execution(self, execution: Execution, events: Sequence[Event] = ()) -> None:
         """Write the execution's final row and its events not yet appended, in one transaction.

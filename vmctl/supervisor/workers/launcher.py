@@ -99,6 +99,12 @@ class Launcher:
         self._starts.labels("spawn").inc()
         return jail
 
+    async def jail_for(self, spec: SpawnSpec) -> JailSpec:
+        """The jail :meth:`launch` would give ``spec``'s worker started now (``SandboxRefused``
+        if ``--sandbox strict`` would refuse it): what a worker started earlier must match
+        to stand in for it (the warm pool's check at a claim)."""
+        return await self._jail_for(spec, fork=self.forks(spec))
+
     async def _jail_for(self, spec: SpawnSpec, *, fork: bool) -> JailSpec:
         if self._sandbox is None:
             return JailSpec(layers=(), worktree=spec.cwd)
