@@ -45,6 +45,7 @@ from vmctl.protocol import (
     Value,
     decode_request,
     encode,
+    raw_json,
 )
 
 LOG: ConsoleLevel = "log"
@@ -73,7 +74,7 @@ def read_stdin() -> None:
 
 
 def value(request_id: int, text: str) -> None:
-    send(Value(id=request_id, value_type="string", preview=text, json=text))
+    send(Value(id=request_id, value_type="string", preview=text, json=raw_json(text)))
     send(Ok(id=request_id, cpu_ms=0.1))
 
 
@@ -132,7 +133,7 @@ def repl(request: ExecRepl) -> None:
         nested: object = 1
         for _ in range(int(rest)):
             nested = {"a": nested}
-        send(Value(id=rid, value_type="object", preview="{ a: [Object] }", json=nested))
+        send(Value(id=rid, value_type="object", preview="{ a: [Object] }", json=raw_json(nested)))
         send(Ok(id=rid, cpu_ms=0.1))
     else:
         send(Console(id=rid, level="log", text=request.code))

@@ -22,6 +22,7 @@ from vmctl.protocol import (
     Value,
     decode_request,
     encode,
+    raw_json,
 )
 
 
@@ -32,7 +33,7 @@ def send(frame: Frame) -> None:
 
 def answer(request: ExecRepl) -> None:
     rid, over_cpu = request.id, request.limits.cpu_ms + 500.0
-    value = Value(id=rid, value_type="number", preview="42", json=42)
+    value = Value(id=rid, value_type="number", preview="42", json=raw_json(42))
     if request.code == "cpu":
         send(value)
         send(Ok(id=rid, cpu_ms=over_cpu))

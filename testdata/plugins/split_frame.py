@@ -14,6 +14,7 @@ from vmctl.protocol import (
     Value,
     decode_request,
     encode,
+    raw_json,
 )
 
 
@@ -33,5 +34,12 @@ with open(0, "rb") as stdin:
             break
         if isinstance(request, ExecRepl):
             send(Console(id=request.id, level="log", text=f"got {request.code}"))
-            send(Value(id=request.id, value_type="string", preview=request.code, json=request.code))
+            send(
+                Value(
+                    id=request.id,
+                    value_type="string",
+                    preview=request.code,
+                    json=raw_json(request.code),
+                )
+            )
             send(Ok(id=request.id, cpu_ms=0.5))

@@ -18,7 +18,16 @@ import socket
 import sys
 from collections.abc import Callable
 
-from vmctl.protocol import PROTOCOL_VERSION, ExecRepl, Hello, Ok, Shutdown, Value, decode_request
+from vmctl.protocol import (
+    PROTOCOL_VERSION,
+    ExecRepl,
+    Hello,
+    Ok,
+    Shutdown,
+    Value,
+    decode_request,
+    raw_json,
+)
 from vmctl.protocol import encode as encode_frame
 
 _PTRACE_ATTACH, _PTRACE_DETACH = 16, 17
@@ -122,7 +131,7 @@ def main() -> None:
         if isinstance(request, ExecRepl):
             report = try_everything(json.loads(request.code))
             text = json.dumps(report)
-            send(Value(id=request.id, value_type="object", preview=text, json=report))
+            send(Value(id=request.id, value_type="object", preview=text, json=raw_json(report)))
             send(Ok(id=request.id, cpu_ms=0.0))
 
 

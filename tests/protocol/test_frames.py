@@ -62,8 +62,8 @@ REPLIES: list[Frame] = [
     Console(id=1, level="warn", text="careful\nsecond line"),
     ConsoleBatch(id=1, lines=(("log", "a"), ("error", "b\nc"), ("debug", ""))),
     ConsoleBatch(id=1, lines=()),
-    Value(id=1, value_type="number", preview="2", json=2),
-    Value(id=1, value_type="undefined", preview="undefined", json=None),
+    Value(id=1, value_type="number", preview="2", json=msgspec.Raw(b"2")),
+    Value(id=1, value_type="undefined", preview="undefined", json=msgspec.Raw(b"null")),
     Value(id=1, value_type="function", preview="[Function: f]"),
     JsException(id=1, message="TypeError: boom", name="TypeError", stack="at <repl:1>"),
     System(id=1, level="info", message="note"),
@@ -87,9 +87,11 @@ def test_replies_round_trip(frame: Frame) -> None:
 
 def test_value_json_absent_differs_from_null() -> None:
     absent = decode_reply(encode(Value(id=1, value_type="function", preview="f")))
-    null = decode_reply(encode(Value(id=1, value_type="null", preview="null", json=None)))
+    null = decode_reply(
+        encode(Value(id=1, value_type="null", preview="null", json=msgspec.Raw(b"null")))
+    )
     assert isinstance(absent, Value) and absent.json is msgspec.UNSET
-    assert isinstance(null, Value) and null.json is None
+    assert isinstance(null, Value) and null.json == msgspec.Raw(b"null")
 
 
 def test_every_frame_carries_its_type_tag() -> None:

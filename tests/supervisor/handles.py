@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import msgspec
+
 from vmctl.api.models import Limits
 from vmctl.protocol import ExecRepl
 from vmctl.supervisor.workers import Job, Outcome, SpawnSpec
@@ -37,3 +39,10 @@ async def ticking(gaps: list[float]) -> None:
         now = time.monotonic()
         gaps.append(now - last)
         last = now
+
+
+def decoded(payload: dict[str, Any]) -> dict[str, Any]:
+    """An event payload with a value's ``json`` (raw JSON text, as it travels) decoded."""
+    if isinstance(payload.get("json"), msgspec.Raw):
+        return {**payload, "json": msgspec.json.decode(payload["json"])}
+    return payload

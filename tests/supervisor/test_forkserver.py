@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from supervisor.handles import LIMITS, PluginSpec, Run, repl
+from supervisor.handles import LIMITS, PluginSpec, Run, decoded, repl
 from vmctl.supervisor.workers import (
     Launcher,
     SpawnSpec,
@@ -80,7 +80,7 @@ def test_a_forked_worker_keeps_the_isolation_of_a_spawned_one(spec: SpawnSpec, r
             }
             outcome = await handle.execute(repl("6 * 7"), LIMITS)
             await handle.aclose()
-            facts["value"] = outcome.events[-1].payload["json"]
+            facts["value"] = decoded(outcome.events[-1].payload)["json"]
             facts["end"] = (await handle.wait_exited(), handle.exit_reason)
             return facts
 

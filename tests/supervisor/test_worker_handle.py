@@ -15,7 +15,7 @@ import psutil
 import pytest
 import uvloop
 
-from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, repl, types
+from supervisor.handles import LIMITS, PluginSpec, Run, WaitDead, decoded, repl, types
 from vmctl.api.models import Limits
 from vmctl.protocol import RunFile, RunStartup
 from vmctl.supervisor.workers import Outcome, WorkerHandle, open_worker
@@ -55,7 +55,7 @@ def test_execute_records_echo_events_and_value_in_order(plugin: PluginSpec, run:
 
     outcome = run(main())
     assert outcome.status == "ok"
-    assert [(e.type, e.payload) for e in outcome.events] == [
+    assert [(e.type, decoded(e.payload)) for e in outcome.events] == [
         ("input_echo", {"text": "1+1"}),
         ("console", {"level": "log", "text": "1+1"}),
         ("value", {"type": "string", "preview": "1+1", "json": "1+1"}),

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from vmctl.api.models import Limits
-from vmctl.protocol import MAX_LINE_BYTES, Console, Error, JsException, System, Value
+from vmctl.protocol import MAX_LINE_BYTES, Console, Error, JsException, System, Value, raw_json
 from vmctl.supervisor.workers.outcome import (
     ExecutionRecorder,
     cancelled,
@@ -27,9 +27,11 @@ def test_event_payloads_are_the_api_payloads() -> None:
         "console",
         {"level": "warn", "text": "careful"},
     )
-    assert event_payload(Value(id=1, value_type="undefined", preview="undefined", json=None)) == (
+    assert event_payload(
+        Value(id=1, value_type="undefined", preview="undefined", json=raw_json(None))
+    ) == (
         "value",
-        {"type": "undefined", "preview": "undefined", "json": None},
+        {"type": "undefined", "preview": "undefined", "json": raw_json(None)},  # as it came
     )
     assert event_payload(Value(id=1, value_type="function", preview="[Function: f]")) == (
         "value",

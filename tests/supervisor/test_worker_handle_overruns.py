@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.handles import PluginSpec, Run, repl, types
+from supervisor.handles import PluginSpec, Run, decoded, repl, types
 from vmctl.api.models import Limits
 from vmctl.supervisor.workers import Outcome, SpawnSpec, open_worker
 from vmctl.supervisor.workers.outcome import OK, limit_reached, within_time
@@ -100,4 +100,4 @@ def test_a_bigint_operation_overrunning_cpu_ms_inside_the_grace_is_a_timeout(
     assert late.metrics.cpu_ms > 100
     # The worker was not killed: its globals are still there.
     assert alive and after.status == "ok" and after.value is not None
-    assert after.value["json"] == 2
+    assert after.value is not None and decoded(after.value)["json"] == 2

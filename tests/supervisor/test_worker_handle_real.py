@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisor.handles import Run, repl, ticking
+from supervisor.handles import Run, decoded, repl, ticking
 from vmctl.api.models import Limits
 from vmctl.supervisor.config import HARD_DEADLINE_GRACE, STOP_GRACE
 from vmctl.supervisor.workers import Outcome, SpawnSpec, WorkerHandle, open_worker
@@ -81,7 +81,7 @@ def test_console_flood_is_stopped_by_max_events_and_the_loop_stays_responsive(
     # The loop kept turning while the frames poured in: the ticker ran throughout.
     assert gaps and max(gaps) < 0.5
     # The worker obeyed the Cancel (no kill): its state is intact.
-    assert after.status == "ok" and after.events[-1].payload["json"] == 42
+    assert after.status == "ok" and decoded(after.events[-1].payload)["json"] == 42
 
 
 def test_busy_loop_is_stopped_softly_at_wall_ms_and_the_worker_stays(
@@ -107,4 +107,4 @@ def test_busy_loop_is_stopped_softly_at_wall_ms_and_the_worker_stays(
         stopped.events[-1].payload["message"] == "Execution stopped: wall_ms limit of 200 reached"
     )
     assert stopped.metrics.wall_ms < 200 + HARD_DEADLINE_GRACE * 1000
-    assert after.events[-1].payload["json"] == 1
+    assert decoded(after.events[-1].payload)["json"] == 1

@@ -11,7 +11,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from vmctl.protocol import (
     Console,
@@ -101,7 +103,7 @@ class WorkerProcess:
         if line is None:
             self._lines.put(None)  # stay at end of stream for later reads
             raise AssertionError(f"the worker closed its stdout; stderr:\n{self.stderr}")
-        return decode_reply(line)
+        return _decoded(decode_reply(line))
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -170,6 +172,13 @@ def open_worker(worktree: Path) -> Iterator[WorkerProcess]:
 # -- reading the frames of one request ---------------------------------------------------
 
 
+def _decoded(frame: Reply) -> Reply:
+    """A Value frame with its ``json`` (raw JSON text on the wire) decoded, for comparisons."""
+    if isinstance(frame, Value) and isinstance(frame.json, msgspec.Raw):
+        return msgspec.structs.replace(frame, json=msgspec.json.decode(frame.json))
+    return frame
+
+
 def unbatched(frame: Reply) -> list[Reply]:
     """A ConsoleBatch as the Console frames of its lines, in order; any other frame alone.
 
@@ -186,11 +195,20 @@ def kinds(frames: list[Reply]) -> list[str]:
     return [type(frame).__name__ for frame in frames]
 
 
-def value_of(frames: list[Reply]) -> Value:
+class SeenValue(NamedTuple):
+    """A Value frame as a test reads it: its ``json`` decoded (on the wire it is raw text)."""
+
+    id: int
+    value_type: str
+    preview: str
+    json: Any
+
+
+def value_of(frames: list[Reply]) -> SeenValue:
     assert kinds(frames)[-2:] == ["Value", "Ok"], frames
     value = frames[-2]
     assert isinstance(value, Value)
-    return value
+    return SeenValue(value.id, value.value_type, value.preview, value.json)
 
 
 def error_of(frames: list[Reply]) -> Error:

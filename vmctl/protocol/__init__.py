@@ -33,6 +33,7 @@ from vmctl.protocol.frames import (
     decode_reply,
     decode_request,
     encode,
+    raw_json,
 )
 from vmctl.protocol.paths import InvalidWorktreePath, clean_path, within
 
@@ -71,5 +72,6 @@ __all__ = [
     "decode_reply",
     "decode_request",
     "encode",
+    "raw_json",
     "within",
 ]

@@ -105,11 +105,12 @@ PRELUDE_FILES = (
 
 
 class _Described(msgspec.Struct):
-    """What ``__vmctl.describe`` returns (see prelude.js)."""
+    """What ``__vmctl.describe`` returns (see prelude.js); ``json`` stays the inspector's
+    JSON text, which the Value frame carries as it is."""
 
     type: str
     preview: str
-    json: Any = msgspec.UNSET
+    json: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Thrown(msgspec.Struct):
@@ -129,7 +130,10 @@ def _decode_payload(text: str, payload_type: type[P]) -> P:
     through the json module, with each lone surrogate replaced by U+FFFD."""
     if "\\ud" not in text.lower():
         return msgspec.json.decode(text, type=payload_type)
-    return msgspec.convert(_well_formed(json.loads(text)), type=payload_type)
+    # Re-encoded, well formed: a Raw field gets the new text.
+    return msgspec.json.decode(
+        msgspec.json.encode(_well_formed(json.loads(text))), type=payload_type
+    )
 
 
 def _well_formed(value: Any) -> Any:
