@@ -51,6 +51,7 @@ from vmctl.protocol import (
     RunFile,
     RunStartup,
     Value,
+    encode,
 )
 from vmctl.worker import hostcrypto, repl, webapis
 from vmctl.worker.channel import FrameWriter, Inbox, Job
@@ -227,9 +228,21 @@ class JsSession:
         )
 
     def warm_up(self) -> None:
-        """Load what requests need and the handshake does not (the REPL parser): called
-        after Hello, while the supervisor reads it."""
+        """Load what requests need and the handshake does not (the REPL parser), and run
+        the evaluation path once so this process has its own copy of the pages that path
+        writes: called after Hello, while the supervisor reads it (or while the worker
+        waits in the warm pool). It leaves nothing in the context a request could see: no
+        global, no REPL number, no timer; the garbage goes with the next collection."""
         repl.load_parser()
+        described = self._engine.eval_script("void 0", "<warm-up>", completion="adopt")
+        encode(
+            Value(
+                id=0,
+                value_type="undefined",
+                preview="",
+                json=_decode_payload(described, _Described).json,
+            )
+        )
 
     def close(self) -> None:
         self._engine.close()
