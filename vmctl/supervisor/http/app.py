@@ -21,7 +21,7 @@ from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
 from vmctl.supervisor.http.hosts import AllowedHosts
-from vmctl.supervisor.http.metrics import CountRequests, scrape
+from vmctl.supervisor.http.metrics import RequestCounter, scrape
 from vmctl.supervisor.http.middleware import (
     AccessLog,
     BearerAuth,
@@ -104,8 +104,8 @@ def build_app(config: DaemonConfig) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[  # outermost first
             Middleware(RequestId),
-            Middleware(AccessLog),
-            Middleware(CountRequests, metrics=metrics, routes=routes),  # outside: counts 500s
+            # Outside ServerErrors: a 500 is logged and counted too.
+            Middleware(AccessLog, on_answered=RequestCounter(metrics, routes)),
             Middleware(ServerErrors),
             Middleware(HostGuard, allowed=allowed),  # before auth: DNS rebinding
             Middleware(BearerAuth, token=config.auth_token, open_path=HEALTH),

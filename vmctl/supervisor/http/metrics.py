@@ -2,7 +2,7 @@
 
 The route sits beside ``/api/v1``, not under it, where Prometheus looks by default;
 the same bearer token guards it (middleware.py's ``BearerAuth`` lets only the health
-check through). :class:`CountRequests` counts each request by its route's template
+check through). :class:`RequestCounter` counts each request by its route's template
 (``/api/v1/sessions/{session_id}``), never its raw path: a label value per path a
 client can make up would grow without bound.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from vmctl.supervisor.metrics import Metrics
 from vmctl.supervisor.sessions import SessionManager
@@ -37,32 +37,18 @@ async def scrape(request: Request) -> Response:
     return Response(body, headers={"Content-Type": CONTENT_TYPE})
 
 
-class CountRequests:
-    """Counts each HTTP request once answered, by route template, method and status
-    (0 when the client left before any answer)."""
+class RequestCounter:
+    """Counts each HTTP request once answered, by route template, method and status (0
+    when the client left before any answer): what AccessLog calls for every request, so
+    one wrapper notes the status for both."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:
         self.requests = metrics.http_requests
         self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            method = scope["method"] if scope["method"] in _METHODS else OTHER
-            self.requests.labels(self._route(scope), method, str(status)).inc()
+    def __call__(self, scope: Scope, status: int) -> None:
+        method = scope["method"] if scope["method"] in _METHODS else OTHER
+        self.requests.labels(self._route(scope), method, str(status)).inc()
 
     def _route(self, scope: Scope) -> str:
         """The template of the route the router chose; for a request refused before it

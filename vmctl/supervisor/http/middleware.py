@@ -17,6 +17,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
 from starlette.requests import ClientDisconnect
@@ -94,7 +95,14 @@ class RequestId(_HttpOnly):
 
 
 class AccessLog(_HttpOnly):
-    """One log line per request once it is answered: id, method, path, status, time."""
+    """One log line per request once it is answered: id, method, path, status, time; and
+    ``on_answered(scope, status)`` (the metrics' request counter), from the same place."""
+
+    def __init__(
+        self, app: ASGIApp, on_answered: Callable[[Scope, int], None] | None = None
+    ) -> None:
+        super().__init__(app)
+        self.on_answered = on_answered
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -109,6 +117,8 @@ class AccessLog(_HttpOnly):
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            if self.on_answered is not None:
+                self.on_answered(scope, status)
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.info(
                 "%s %s %s %d %.1fms",
