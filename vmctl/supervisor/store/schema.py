@@ -16,6 +16,10 @@ from vmctl.supervisor.store.errors import StoreError
 from vmctl.supervisor.store.thread import transaction
 
 BUSY_TIMEOUT_MS = 5000  # another process holding the write lock (a second daemon, sqlite3 CLI)
+# Each connection's page cache (negative: KiB). SQLite's default, 2 MiB a connection, is
+# what a flood fills and the daemon then keeps; appends and paged event reads need little
+# (make bench: the daemon +6.5 -> +5.1..5.8 MiB after a flood, the store rows unchanged).
+CACHE_KIB = -512
 
 # Migration n brings user_version from n-1 to n; each runs in its own transaction.
 # Append new migrations; never edit one that has shipped.
@@ -148,6 +152,7 @@ def connect(path: str, *, read_only: bool) -> sqlite3.Connection:
             raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = {CACHE_KIB}")
         if read_only:
             conn.execute("PRAGMA query_only = ON")
     except BaseException:
