@@ -14,6 +14,7 @@ import click
 import msgspec
 
 from vmctl.api.models import Event, Execution
+from vmctl.client.runs import exception_lines
 
 LIMIT_UNITS = {"cpu_ms": " ms", "wall_ms": " ms", "mem_mb": " MB", "max_output_kb": " KB"}
 CONSOLE_COLOURS = {"warn": "yellow", "error": "red", "debug": "bright_black"}
@@ -38,12 +39,9 @@ def describe_error(status: str, error: dict[str, Any]) -> str:
 
 def exception(payload: dict[str, Any]) -> str:
     """The message, then the stack frames (without repeating the message)."""
-    message = str(payload.get("message", "exception"))
-    stack = str(payload.get("stack") or "").rstrip()
-    if stack.startswith(message):
-        stack = stack[len(message) :].lstrip("\n")
+    message, *frames = exception_lines(payload)
     lines = [click.style(message, fg="red", bold=True)]
-    lines.extend(click.style(line, fg="red") for line in stack.split("\n") if line.strip())
+    lines.extend(click.style(line, fg="red") for line in frames)
     return "\n".join(lines)
 
 

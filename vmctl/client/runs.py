@@ -64,3 +64,13 @@ class Run:
     def error(self) -> dict[str, Any] | None:
         """The record's ``error``: ``{"code", "message", ...}`` unless it ended ok."""
         return self.execution.error
+
+
+def exception_lines(payload: dict[str, Any]) -> list[str]:
+    """An exception event's message, then its stack frames without the message again (a
+    stack starts with it), as the CLI and the MCP tools show it."""
+    message = str(payload.get("message", "exception"))
+    stack = str(payload.get("stack") or "").rstrip()
+    if stack.startswith(message):
+        stack = stack[len(message) :].lstrip("\n")
+    return [message, *(line for line in stack.split("\n") if line.strip())]

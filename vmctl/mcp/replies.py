@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from vmctl.api.models import Event, Execution, Session
+from vmctl.client.runs import exception_lines
 
 CONSOLE_HEAD_CHARS = 6_000
 CONSOLE_TAIL_CHARS = 2_000
@@ -58,11 +59,8 @@ def cut(text: str, limit: int = DETAIL_CHARS) -> str:
 
 def exception_text(payload: dict[str, Any]) -> str:
     """``Uncaught TypeError: ...`` and the stack frames (without repeating the message)."""
-    message = str(payload.get("message", "exception"))
-    stack = str(payload.get("stack") or "").rstrip()
-    if stack.startswith(message):
-        stack = stack[len(message) :].lstrip("\n")
-    return cut("\n".join(["Uncaught " + message, *(f for f in stack.split("\n") if f.strip())]))
+    message, *frames = exception_lines(payload)
+    return cut("\n".join(["Uncaught " + message, *frames]))
 
 
 def console_text(payload: dict[str, Any]) -> str:

@@ -98,11 +98,17 @@ class Snippet(NamedTuple):
 
 def compile_snippet(code: str) -> Snippet:
     """Turn one REPL input into a global script with console semantics (see module doc)."""
+    return read_snippet(code) or Snippet(code, False)
+
+
+def read_snippet(code: str) -> Snippet | None:
+    """:func:`compile_snippet`'s rewrite, or None when the grammar cannot read ``code`` (the
+    worker then tries it as TypeScript: one parse for a snippet that is JavaScript)."""
     code = _as_object_literal(code)
     data = _encode(code)
     program = load_parser().parse(data).root_node
     if program.has_error:
-        return Snippet(code, False)
+        return None
     if _contains_top_level(program, _is_await) and not _contains_top_level(program, _is_return):
         return Snippet(_async_source(data, program), True)
     return Snippet(_sync_source(data, program), False)

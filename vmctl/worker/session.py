@@ -69,7 +69,7 @@ from vmctl.worker.engines import (
 from vmctl.worker.hostmodules import REQUIRE_SOURCE, HostModules
 from vmctl.worker.limits import Budget, RequestSlot, RunningRequest
 from vmctl.worker.plain import PlainEngine
-from vmctl.worker.sources import MODULE_SUFFIXES, SourceFiles
+from vmctl.worker.sources import SourceFiles
 from vmctl.worker.typescript import TypeScriptError
 from vmctl.worker.worktree import PathRefused, Worktree
 
@@ -145,6 +145,12 @@ def _well_formed(value: Any) -> Any:
     if isinstance(value, dict):
         return {_well_formed(key): _well_formed(item) for key, item in value.items()}
     return value
+
+
+def _value_frame(request_id: int, described: str) -> Value:
+    """The Value frame of the inspector's description of a value."""
+    value = _decode_payload(described, _Described)
+    return Value(id=request_id, value_type=value.type, preview=value.preview, json=value.json)
 
 
 class StartupError(Exception):
@@ -235,14 +241,7 @@ class JsSession:
         global, no REPL number, no timer; the garbage goes with the next collection."""
         repl.load_parser()
         described = self._engine.eval_script("void 0", "<warm-up>", completion="adopt")
-        encode(
-            Value(
-                id=0,
-                value_type="undefined",
-                preview="",
-                json=_decode_payload(described, _Described).json,
-            )
-        )
+        encode(_value_frame(0, described))
 
     def close(self) -> None:
         self._engine.close()
@@ -299,7 +298,9 @@ class JsSession:
     def _exec_repl(self, job: ExecRepl, request: RunningRequest) -> None:
         self._repl_count += 1
         label = f"<repl:{self._repl_count}>"
-        snippet = repl.compile_snippet(self._sources.snippet(job.code, label))
+        snippet = repl.read_snippet(job.code) or repl.compile_snippet(
+            self._sources.typescript_snippet(job.code, label)
+        )
         # A snippet whose value is a promise reports what it settles to (see repl.py).
         described = self._engine.eval_script(
             snippet.source,
@@ -313,10 +314,8 @@ class JsSession:
         name = self._worktree.locate(job.path)
         self._engine.set_global_json("__ARGS__", msgspec.json.encode(job.args).decode())
         self._engine.set_global_json("__ENV__", msgspec.json.encode(job.env).decode())
-        # Read only when the extension and the template leave it open (see sources.py).
-        declared = job.runtime.esm or name.endswith(MODULE_SUFFIXES)
-        text = None if declared else self._sources.script_text(name)
-        if text is None or repl.is_module(text):
+        text = self._sources.script(name, job.runtime.esm)
+        if text is None:
             described = self._engine.eval_module(name)
         else:
             described = self._eval_source(text, name, strict=job.runtime.strict)
@@ -368,10 +367,7 @@ class JsSession:
     # -- frames --
 
     def _send_value(self, request: RunningRequest, described: str) -> None:
-        value = _decode_payload(described, _Described)
-        self._writer.write(
-            Value(id=request.id, value_type=value.type, preview=value.preview, json=value.json)
-        )
+        self._writer.write(_value_frame(request.id, described))
 
     def _fail(self, request: RunningRequest, exc: Exception) -> Error:
         """Write the failure's events and return its terminal frame."""

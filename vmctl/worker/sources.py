@@ -48,23 +48,22 @@ class SourceFiles:
         """The JavaScript of the worktree's file ``name``; raises :class:`TypeScriptError`."""
         return self._javascript(self._worktree.read_text(name), name)
 
-    def runs_as_module(self, name: str, esm: bool) -> bool:
-        """Whether file ``name`` is an ES module (see the module doc)."""
+    def script(self, name: str, esm: bool) -> str | None:
+        """The JavaScript of file ``name`` when it runs as a script; None when it is an ES
+        module (see the module doc), which the engine's loader reads itself. Raises
+        :class:`TypeScriptError`."""
         if esm or name.endswith(MODULE_SUFFIXES):
-            return True
-        try:
-            return repl.is_module(self.script_text(name))
-        except TypeScriptError:
-            return False  # evaluated as a script, it reports the error
+            return None
+        text = self.script_text(name)
+        return None if repl.is_module(text) else text
 
-    def snippet(self, code: str, label: str) -> str:
-        """A REPL snippet as JavaScript: stripped of types only if it is not JavaScript."""
-        if repl.parses(code):
-            return code
+    def typescript_snippet(self, code: str, label: str) -> str:
+        """A REPL snippet the JavaScript grammar cannot read, stripped of its types if that
+        makes it JavaScript; else as it is, for the engine to report its syntax error."""
         try:
             stripped = self._stripper.strip(code, label)
         except TypeScriptError:
-            return code  # not TypeScript either: the engine reports the JavaScript error
+            return code  # not TypeScript either
         return stripped if repl.parses(stripped) else code
 
     # -- the engine's ModuleResolver --
