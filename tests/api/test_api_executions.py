@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from real_daemon import Daemon, error_code, wait_until
@@ -228,6 +230,35 @@ def test_output_limit_stops_big_lines(
     details = _limit_failure(response, "OUTPUT_LIMIT_EXCEEDED", "max_output_kb")
     execution = api.get(f"/executions/{details['execution_id']}").json()
     assert execution["metrics"]["output_bytes"] <= 4 * 1024 + 512
+
+
+def test_a_batch_of_console_lines_is_stored_as_sent_and_cut_at_max_output_kb_exactly(
+    api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    # One synchronous loop: the worker sends these lines in one batch, which the daemon
+    # stores as one JSON array that SQLite splits into rows (store/eventlog.py).
+    texts = ['a"b\\c', "line\nbreak\ttab", "\u2028\u2029", "é中文😀", "\x00\x1f\x7f"]
+    texts += ["</script>", ""]
+    session = make_session(make_template(max_output_kb=2))
+    code = (
+        f"for (const t of {json.dumps(texts)}) console.log(t);"
+        "for (let i = 0; i < 100; i++) console.log('x'.repeat(100))"
+    )
+    details = _limit_failure(
+        _repl(api, session["id"], code), "OUTPUT_LIMIT_EXCEEDED", "max_output_kb"
+    )
+    events = _events(api, details["execution_id"])
+    consoles = [e["payload"] for e in events if e["type"] == "console"]
+    # The one change on the way is the worker's: a NUL cannot cross its C strings.
+    sent = [text.replace("\x00", "\ufffd") for text in texts]
+    assert [c["text"] for c in consoles[: len(texts)]] == sent
+    assert all(c == {"level": "log", "text": "x" * 100} for c in consoles[len(texts) :])
+    sizes = [len(msgspec.json.encode(e["payload"])) for e in events if e["type"] != "system"]
+    execution = api.get(f"/executions/{details['execution_id']}").json()
+    # Every event kept fits, and the next line (125 bytes) would not have.
+    assert execution["metrics"]["output_bytes"] == sum(sizes)
+    assert 2048 - 125 < sum(sizes) <= 2048
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
 def test_input_over_output_limit_is_stopped_before_it_runs(

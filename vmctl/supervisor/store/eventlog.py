@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final
 
 from vmctl.api.models import Execution, ExecutionMetrics
 from vmctl.supervisor.metrics import Metrics
@@ -47,16 +47,25 @@ CLOSE_ATTEMPTS = 3  # flushes at shutdown before what the store refuses is given
 
 
 # An events row as it is inserted, in rows.EVENT_INSERT's order: (execution_id, seq, ts,
-# type, payload). A plain tuple: a flood makes them by the hundred thousand.
+# type, payload). A batch has the same shape, its payload a JSON array of payloads and
+# its seq the first of theirs (rows.EVENTS_INSERT): a flood is a few hundred of them,
+# which SQLite splits into rows without a Python object per event.
 _Row = tuple[str, int, str, str, str]
-_SEQ: Final = 1
-_PAYLOAD: Final = 4
-# What a log hands its commit: new events, its running row (if not yet written), its
-# final row (if it ended), its metrics so far (if it has new events).
-_Taken = tuple[list[_Row], Execution | None, Execution | None, ExecutionMetrics | None]
-_Group = tuple[
-    "ExecutionLog", list[_Row], Execution | None, Execution | None, ExecutionMetrics | None
-]
+
+
+@dataclasses.dataclass(slots=True)
+class _Group:
+    """What one log hands a group commit."""
+
+    log: ExecutionLog
+    rows: list[_Row]  # single events
+    batches: list[_Row]  # batches of events
+    events: int  # in rows and batches
+    last_seq: int  # of the last of them
+    size: int  # their payloads' bytes
+    running: Execution | None  # its running row, if not yet written
+    final: Execution | None  # its final row, if it ended
+    metrics: ExecutionMetrics | None  # its metrics so far, if it has new events
 
 
 class ExecutionLog:
@@ -73,6 +82,8 @@ class ExecutionLog:
         self._final_refused = False  # a commit with its ended record failed
         self._owner = owner
         self._pending: list[_Row] = []
+        self._pending_batches: list[_Row] = []
+        self._pending_events = 0
         self._pending_bytes = 0
         self._in_flight_bytes = 0
         self._final: Execution | None = None
@@ -86,28 +97,20 @@ class ExecutionLog:
         """Add the next event (its payload as JSON text); returns its seq."""
         self.appended_seq += 1
         self._pending.append((self.execution_id, self.appended_seq, ts, type, payload))
+        self._pending_events += 1
         self._pending_bytes += len(payload)
-        self._owner.wake(len(self._pending))
+        self._owner.wake(self._pending_events)
         return self.appended_seq
 
-    def extend(self, type: str, payloads: list[str], ts: str) -> None:
-        """Add several events of one type and time, in order (a batch of console lines)."""
+    def extend(self, type: str, count: int, payloads: str, ts: str) -> None:
+        """Add ``count`` events of one type and time, in order (a batch of console lines);
+        ``payloads`` is the JSON array of their payloads."""
         first = self.appended_seq + 1
-        execution_id = self.execution_id
-        count = len(payloads)
-        self._pending.extend(
-            zip(
-                itertools.repeat(execution_id, count),
-                range(first, first + count),
-                itertools.repeat(ts, count),
-                itertools.repeat(type, count),
-                payloads,
-                strict=True,
-            )
-        )
-        self.appended_seq += len(payloads)
-        self._pending_bytes += sum(map(len, payloads))
-        self._owner.wake(len(self._pending))
+        self._pending_batches.append((self.execution_id, first, ts, type, payloads))
+        self.appended_seq += count
+        self._pending_events += count
+        self._pending_bytes += len(payloads)
+        self._owner.wake(self._pending_events)
 
     def track(self, metrics: Callable[[], ExecutionMetrics]) -> None:
         """Where the execution's metrics so far are read: each commit of new events writes
@@ -168,13 +171,20 @@ class ExecutionLog:
 
     # -- for the flusher -----------------------------------------------------------
 
-    def _take(self) -> _Taken:
-        taken, self._pending = self._pending, []
-        self._in_flight_bytes += self._pending_bytes
-        self._pending_bytes = 0
-        metrics = self._metrics() if taken and self._metrics is not None else None
+    def _take(self) -> _Group | None:
+        """What the next commit writes for this log, if anything."""
+        events, size = self._pending_events, self._pending_bytes
         running = None if self.running_committed else self.running
-        return taken, running, self._final, metrics
+        if not events and running is None and self._final is None:
+            return None
+        rows, self._pending = self._pending, []
+        batches, self._pending_batches = self._pending_batches, []
+        self._pending_events = self._pending_bytes = 0
+        self._in_flight_bytes += size
+        metrics = self._metrics() if events and self._metrics is not None else None
+        return _Group(
+            self, rows, batches, events, self.appended_seq, size, running, self._final, metrics
+        )
 
     def _committed(self, seq: int, bytes_committed: int, final: bool) -> None:
         self.running_committed = True  # with this commit, if not before
@@ -214,7 +224,7 @@ class ExecutionLog:
         self._notify()
         # What could not be committed is gone: its producer must not wait for it.
         self._in_flight_bytes = 0
-        self.committed_seq = self.appended_seq - len(self._pending)
+        self.committed_seq = self.appended_seq - self._pending_events
         callbacks, self._drained = self._drained, []
         for callback in callbacks:
             callback()
@@ -301,41 +311,40 @@ class EventLog:
                 logger.exception("the event log's flush failed")
             if self._closing:
                 self._close_attempts += 1
-                waiting = any(log._pending or log.unwritten_final for log in self._logs.values())
+                waiting = any(
+                    log._pending_events or log.unwritten_final for log in self._logs.values()
+                )
                 if not waiting or self._close_attempts >= CLOSE_ATTEMPTS:
                     return
                 self._wanted.set()
 
     async def _flush(self) -> None:
-        groups: list[_Group] = []
-        for log in list(self._logs.values()):
-            taken, running, final, metrics = log._take()
-            if taken or running is not None or final is not None or metrics is not None:
-                groups.append((log, taken, running, final, metrics))
+        groups = [group for log in list(self._logs.values()) if (group := log._take())]
         if not groups:
             return
         started = time.perf_counter()
         try:
             await self._commit(lambda conn: _write(conn, groups))
         except Exception as exc:
-            lost = sum(len(taken) for _, taken, _, _, _ in groups)
+            lost = sum(group.events for group in groups)
             logger.error(
                 "%d event(s) of %d execution(s) could not be committed and are lost: %s",
                 lost, len(groups), exc,
             )  # fmt: skip
-            for log, taken, _, final, _ in groups:
-                log._failed(exc, final is not None, len(taken))
-            if any(final is not None for _, _, _, final, _ in groups):
+            for group in groups:
+                group.log._failed(exc, group.final is not None, group.events)
+            if any(group.final is not None for group in groups):
                 # An ended record stays in memory and is tried again (alone: its lost
                 # events are not), so no row says running longer than the store refuses.
                 self._retry_later()
-            await self._commit_running_alone([g[0] for g in groups if g[3] is None])
+            await self._commit_running_alone([g.log for g in groups if g.final is None])
             return
         self._commit_seconds.observe(time.perf_counter() - started)
-        for log, taken, _, final, _ in groups:
-            last = taken[-1][_SEQ] if taken else log.committed_seq
-            log._committed(last, sum(len(row[_PAYLOAD]) for row in taken), final is not None)
-            if final is not None:
+        for group in groups:
+            log = group.log
+            last = group.last_seq if group.events else log.committed_seq
+            log._committed(last, group.size, group.final is not None)
+            if group.final is not None:
                 self._logs.pop(log.execution_id, None)
 
     async def _commit_running_alone(self, logs: list[ExecutionLog]) -> None:
@@ -362,16 +371,17 @@ def _insert_running(conn: sqlite3.Connection, running: list[Execution]) -> None:
 def _write(conn: sqlite3.Connection, groups: list[_Group]) -> None:
     """One group commit: every execution's rows not yet written (each as it ended, if it
     has, else as it started), new events, and metrics so far."""
-    for _, _, running, final, _ in groups:
+    for group in groups:
         # Rows before events: an event's execution must exist.
-        if final is not None:
-            rows.finish_execution(conn, final)
-        elif running is not None:
-            rows.insert_execution(conn, running)
-    conn.executemany(rows.EVENT_INSERT, itertools.chain.from_iterable(g[1] for g in groups))
-    for log, _, _, final, metrics in groups:
-        if final is None and metrics is not None:
+        if group.final is not None:
+            rows.finish_execution(conn, group.final)
+        elif group.running is not None:
+            rows.insert_execution(conn, group.running)
+    conn.executemany(rows.EVENT_INSERT, itertools.chain.from_iterable(g.rows for g in groups))
+    conn.executemany(rows.EVENTS_INSERT, itertools.chain.from_iterable(g.batches for g in groups))
+    for group in groups:
+        if group.final is None and group.metrics is not None:
             conn.execute(
                 "UPDATE executions SET metrics = ? WHERE id = ? AND status = 'running'",
-                (rows.to_json(metrics), log.execution_id),
+                (rows.to_json(group.metrics), group.log.execution_id),
             )

@@ -99,6 +99,12 @@ EXECUTION_COLUMNS = (
 SESSION_INSERT = f"INSERT INTO sessions ({SESSION_COLUMNS}) SELECT {', '.join('?' * 10)}"
 EXECUTION_INSERT = f"INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES ({', '.join('?' * 13)})"
 EVENT_INSERT = "INSERT INTO events (execution_id, seq, ts, type, payload) VALUES (?, ?, ?, ?, ?)"
+# Events of one type and time from one JSON array of their payloads, numbered from the
+# given seq: SQLite's json_each makes the rows, with each element's JSON text as it came.
+EVENTS_INSERT = (
+    "INSERT INTO events (execution_id, seq, ts, type, payload) "
+    "SELECT ?1, ?2 + key, ?3, ?4, value FROM json_each(?5)"
+)
 NEWEST_FIRST = "rowid DESC"  # after the timestamp: rows made in the same millisecond
 
 

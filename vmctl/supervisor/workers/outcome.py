@@ -18,6 +18,8 @@ came after ``cpu_ms`` or ``wall_ms`` had passed ends it as a timeout all the sam
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
@@ -39,7 +41,7 @@ class _ConsolePayload(msgspec.Struct):
     text: str
 
 
-_encode_console = msgspec.json.Encoder().encode
+_encode_console_lines = msgspec.json.Encoder().encode_lines
 
 How = Literal["ok", "threw", "cancelled", "crashed"] | LimitName
 
@@ -100,7 +102,8 @@ class EventSink(Protocol):
 
     def append(self, type: str, payload: str, ts: str) -> int: ...
 
-    def extend(self, type: str, payloads: list[str], ts: str) -> None: ...
+    def extend(self, type: str, count: int, payloads: str, ts: str) -> None:
+        """``count`` events of one type and time; ``payloads`` is the JSON array of them."""
 
     @property
     def full(self) -> bool: ...
@@ -269,27 +272,31 @@ class ExecutionRecorder:
         payload as :func:`event_payload` gives a Console frame); False when one of them
         crossed a limit (it and the rest are dropped).
 
-        The one event kind that comes by the hundred thousand gets a path without a dict
-        and a call per line: a flood spends most of the daemon's time here.
+        The one event kind that comes by the hundred thousand gets a path with no Python
+        code per line: the batch is encoded in one call, one payload per line, handed on
+        as one JSON array; only a batch that crosses ``max_output_kb`` is cut, where the
+        running sum of its payloads' sizes crosses it.
         """
         if self.ending is not None:
             return False
         room = self.limits.max_events - self.count
-        encoded = [_encode_console(_ConsolePayload(level, text)) for level, text in lines[:room]]
-        kept = 0
-        for event in encoded:
-            if self.output_bytes + len(event) > self._budget:
-                break
-            self.output_bytes += len(event)
-            kept += 1
+        taken = lines[:room]
+        # JSON escapes a line break inside a string, so each payload is one line.
+        blob = _encode_console_lines(itertools.starmap(_ConsolePayload, taken))
+        budget = self._budget - self.output_bytes
+        kept = len(taken)
+        if len(blob) - kept > budget:  # not all of them fit: the last that does
+            ends = list(itertools.accumulate(map(len, blob.split(b"\n")[:-1])))
+            kept = bisect.bisect_right(ends, budget)
+            blob = blob[: ends[kept - 1] + kept] if kept else b""
+        self.output_bytes += len(blob) - kept
         if self._sink is None:
-            for level, text in lines[:kept]:
+            for level, text in taken[:kept]:
                 self._emit("console", {"level": level, "text": text}, b"")
         elif kept:
             self.count += kept
-            self._sink.extend(
-                "console", [event.decode() for event in encoded[:kept]], self._stamp()
-            )
+            payloads = b"[" + blob[:-1].replace(b"\n", b",") + b"]"
+            self._sink.extend("console", kept, payloads.decode(), self._stamp())
             if self._on_full is not None and self._sink.full:
                 self._on_full(self._sink)
         if kept == len(lines):
