@@ -145,6 +145,15 @@ def test_global_state_persists_across_requests(worker: WorkerProcess) -> None:
     assert (value.value_type, value.preview, value.json) == ("number", "42", 42)
 
 
+def test_the_warm_up_leaves_no_trace_before_the_first_request(worker: WorkerProcess) -> None:
+    # The worker evaluated 1 + 1 on its own after Hello (JsSession.warm_up): its first
+    # request is still REPL execution 1, and the warm-up's value is nowhere.
+    frames = worker.repl("[new Error('x').stack, typeof _, typeof $_, performance.now() < 1000]")
+    stack, *rest = value_of(frames).json
+    assert "(<repl:1>:1:" in stack
+    assert rest == ["undefined", "undefined", True]
+
+
 def test_console_events_stream_in_order_before_the_value(worker: WorkerProcess) -> None:
     frames = worker.repl("console.log('a', 1); console.warn('b'); console.error('c'); 'done'")
     assert kinds(frames) == ["Console", "Console", "Console", "Value", "Ok"]
