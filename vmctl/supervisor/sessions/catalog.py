@@ -1,8 +1,9 @@
 """The templates an execution runs under, held in memory: read once, forgotten on each change.
 
 Every execution needs its session's template (the modules it exposes) and settings (its
-limits, its runtime options). Read from the store, that is two round trips to the reader
-thread per execution; the :class:`Catalog` keeps them instead, one entry per template,
+limits, its runtime options), and every session start its startup files too. Read from
+the store, that is round trips to the reader thread each time; the :class:`Catalog` keeps
+them instead, one entry per template,
 filled on first use. Its one writer, :class:`~vmctl.supervisor.sessions.templates.Templates`,
 wraps every change of a template's rows in :meth:`Catalog.changing`, so the next read after
 the change sees it, and so does every execution that starts after the change was answered.
@@ -19,15 +20,17 @@ from collections.abc import AsyncIterator
 
 import msgspec
 
-from vmctl.api.models import Settings, Template
+from vmctl.api.models import Settings, StartupFile, Template
 from vmctl.supervisor.store import Store
 
 
 class Entry(msgspec.Struct, frozen=True):
-    """A template as an execution or a route reads it: its row and its settings."""
+    """A template as an execution, a session start or a route reads it: its row, its
+    settings and its startup files (by order_index, then path)."""
 
     template: Template
     settings: Settings
+    startup: tuple[StartupFile, ...]
 
 
 class Catalog:
@@ -39,18 +42,20 @@ class Catalog:
         self._generation = 0  # moved on by every change (before and after it is written)
 
     async def entry(self, template_id: str) -> Entry | None:
-        """The template and its settings (the defaults if it has none stored; as stored
-        otherwise: the caller lowers what is past today's maxima); None when there is no
-        such template."""
+        """The template, its settings (the defaults if it has none stored; as stored
+        otherwise: the caller lowers what is past today's maxima) and its startup files;
+        None when there is no such template."""
         entry = self._entries.get(template_id)
         if entry is not None:
             return entry
         generation = self._generation
-        read = await self._store.get_template_with_settings(template_id)
+        read = await self._store.get_template_for_sessions(template_id)
         if read is None:
             return None
-        template, settings = read
-        entry = Entry(template, settings if settings is not None else Settings(vm_id=template_id))
+        template, settings, startup = read
+        if settings is None:
+            settings = Settings(vm_id=template_id)
+        entry = Entry(template, settings, tuple(startup))
         if generation == self._generation:
             self._entries[template_id] = entry
         return entry

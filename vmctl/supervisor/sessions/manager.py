@@ -59,7 +59,7 @@ from vmctl.supervisor.sessions.paths import (
     check_in_roots,
     clean_relative_path,
     existing_file,
-    worktree_root,
+    worktree_in_roots,
 )
 from vmctl.supervisor.sessions.pool import WarmPool, clear_pool_dir
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
@@ -318,10 +318,11 @@ class SessionManager:
     async def create_session(
         self, template_id: str, workspace_id: str, base_commit_oid: str, worktree_path: str
     ) -> Session:
-        worktree = await asyncio.to_thread(worktree_root, worktree_path)
+        worktree = await asyncio.to_thread(
+            worktree_in_roots, worktree_path, self._config.worktree_roots
+        )
         self._check_accepting()
         template = await self.templates.get(template_id)
-        await asyncio.to_thread(check_in_roots, worktree, self._config.worktree_roots)
         with self._place():
             session = Session(
                 id=new_id(),
@@ -332,10 +333,9 @@ class SessionManager:
                 status="starting",
                 created_at=utc_now(),
             )
-            await store_call(self._store.insert_session(session))  # the template may be gone
             try:
                 async with self._locks.hold(session.id):
-                    return await self._start(session, template, restarts=0)
+                    return await self._start(session, template, restarts=0, stored=False)
             finally:
                 self._pool.refill()  # once the create is answered: it did not wait for forks
 
@@ -430,12 +430,34 @@ class SessionManager:
         finally:
             self._starting -= 1
 
-    async def _start(self, session: Session, template: Template, restarts: int) -> Session:
-        """Start and initialise a worker for ``session`` (lock held); ready or raise."""
+    async def _start(
+        self, session: Session, template: Template, restarts: int, *, stored: bool = True
+    ) -> Session:
+        """Start and initialise a worker for ``session`` (lock held); ready or raise.
+
+        A session not yet ``stored`` is written as it starts only if that takes a while (a
+        fresh worker, startup files to run); a waiting worker claimed with nothing to run
+        makes it ready at once, and it is written once, as ready. Either way a session
+        that fails to start is stored crashed, and one whose template is gone not at all.
+        """
         if restarts:  # no worker of the session runs now: what earlier ones logged can be cut
             await asyncio.to_thread(worker_logs.trim, self._config.worker_log_path(session.id))
         settings = await self.templates.settings(template.id)
-        startup = await self._store.list_startup_files(template.id)
+        startup = await self.templates.startup_files(template.id)
+        written = stored
+
+        async def write(state: Session) -> None:
+            nonlocal written
+            if written:
+                await self._store.update_session(state)
+            else:
+                await store_call(self._store.insert_session(state))  # the template may be gone
+                written = True
+
+        async def starting() -> None:
+            if not written:
+                await write(session)
+
         # A new session may claim a waiting worker: its log becomes the session's, which
         # is why a restart (whose log has its earlier workers' lines) starts a fresh one.
         pool = self._pool if restarts == 0 else None
@@ -443,17 +465,17 @@ class SessionManager:
             self._pool.make_room()  # a fresh worker needs a place: waiting ones give theirs up
         try:
             handle = await start_worker(
-                self._config, self._launcher, session, template, settings, startup, pool
+                self._config, self._launcher, session, template, settings, startup, pool, starting
             )
         except StartupFailed as exc:
             crashed = msgspec.structs.replace(session, status="crashed", last_error=exc.message)
-            await self._store.update_session(crashed)
+            await write(crashed)
             exc.details = {"session_id": session.id}
             raise
         meta = runtime_meta(handle, settings, restarts)
         ready = msgspec.structs.replace(session, status="ready", runtime_meta=meta)
         try:
-            await self._store.update_session(ready)
+            await write(ready)
         except BaseException:
             await handle.aclose()
             raise

@@ -30,6 +30,13 @@ def worktree_root(path: str) -> str:
     return os.path.normpath(path)
 
 
+def worktree_in_roots(path: str, roots: tuple[str, ...]) -> str:
+    """:func:`worktree_root` of ``path``, checked by :func:`check_in_roots` (sync)."""
+    worktree = worktree_root(path)
+    check_in_roots(worktree, roots)
+    return worktree
+
+
 def check_in_roots(worktree: str, roots: tuple[str, ...]) -> None:
     """INVALID_PATH unless the real path of ``worktree`` lies in one of ``roots`` (real
     paths) and neither it nor ``worktree`` is ``/`` or in a forbidden tree (sync: it

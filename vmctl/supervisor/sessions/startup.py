@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from vmctl.api.models import Limits, Session, Settings, StartupFile, Template
@@ -32,6 +33,12 @@ from vmctl.supervisor.workers import (
 )
 
 MIB = 1024 * 1024
+
+
+async def _nothing() -> None:
+    pass
+
+
 # Libraries travel in one request frame, whose lines are capped at MAX_LINE_BYTES.
 MAX_LIBRARY_BYTES = MAX_LINE_BYTES // 2
 
@@ -42,11 +49,13 @@ async def start_worker(
     session: Session,
     template: Template,
     settings: Settings,
-    startup: list[StartupFile],
+    startup: Sequence[StartupFile],
     pool: WarmPool | None = None,
+    starting: Callable[[], Awaitable[None]] = _nothing,
 ) -> WorkerHandle:
     """Start ``session``'s worker (or claim one of ``pool``) and run ``template``'s
-    libraries and ``startup`` files."""
+    libraries and ``startup`` files; ``starting`` is awaited before anything that takes a
+    while (a fresh worker's start, the startup's run), and only then."""
     argv = config.worker_command(template.engine)
     if argv is None:
         raise StartupFailed("STARTUP_FAILED", f"Unknown engine {template.engine!r}")
@@ -80,9 +89,16 @@ async def start_worker(
                 pool.discard(claimed)
             elif nothing_to_run and claimed.handle.alive:
                 return claimed.handle
-            elif handle := await _initialised(claimed.handle, job, limits, claimed=True):
-                return handle
+            else:
+                try:
+                    await starting()
+                except BaseException:
+                    pool.discard(claimed)
+                    raise
+                if handle := await _initialised(claimed.handle, job, limits, claimed=True):
+                    return handle
         pool.make_room()  # a fresh worker needs a place: waiting ones give theirs up first
+    await starting()
     try:
         handle = await open_worker(spec, launcher)
     except WorkerStartError as exc:

@@ -47,8 +47,8 @@ class Templates:
         self._store = store
         self._config = config
         self._changed = changed or (lambda template_id: None)
-        # Templates and settings as executions read them; every write below goes through
-        # catalog.changing, so none is served stale once the write has been answered.
+        # Templates, settings and startup files as sessions read them; every write below
+        # goes through catalog.changing, so none is served stale once it has been answered.
         self.catalog = Catalog(store)
 
     # -- templates --------------------------------------------------------------------
@@ -149,6 +149,11 @@ class Templates:
 
     async def list_startup_files(self, template: Template) -> list[StartupFile]:
         return await self._store.list_startup_files(template.id)
+
+    async def startup_files(self, template_id: str) -> tuple[StartupFile, ...]:
+        """The startup files a session of the template runs (none if it is gone)."""
+        entry = await self.catalog.entry(template_id)
+        return entry.startup if entry is not None else ()
 
     async def add_module(self, template: Template, name: str) -> str:
         async with self.catalog.changing(template.id):

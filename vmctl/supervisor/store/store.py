@@ -174,14 +174,20 @@ class Store:
 
         return await self._reader.run(read)
 
-    async def get_template_with_settings(
+    async def get_template_for_sessions(
         self, template_id: str
-    ) -> tuple[Template, Settings | None] | None:
-        """The template and its settings (None when it has none stored), read as one snapshot."""
+    ) -> tuple[Template, Settings | None, list[StartupFile]] | None:
+        """The template, its settings (None when it has none stored) and its startup files,
+        read as one snapshot."""
 
-        def read(conn: sqlite3.Connection) -> tuple[Template, Settings | None] | None:
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[Template, Settings | None, list[StartupFile]] | None:
             templates = rows.read_templates(conn, template_id)
-            return (templates[0], rows.read_settings(conn, template_id)) if templates else None
+            if not templates:
+                return None
+            settings = rows.read_settings(conn, template_id)
+            return templates[0], settings, rows.read_startup_files(conn, template_id)
 
         return await self._reader.run(read)
 
