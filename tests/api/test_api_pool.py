@@ -7,6 +7,7 @@ A waiting worker is found as the fork server's child that no session runs.
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import signal
@@ -350,3 +351,35 @@ def test_a_waiting_worker_that_dies_is_replaced_and_never_handed_out(
         assert all(_repl(client, s, "1 + 1") == 2 for s in sessions)
         assert "warm pool: waiting worker" in daemon.log()
         daemon.close_open_sessions()
+
+
+def test_a_session_is_stored_starting_while_its_claimed_worker_runs_the_startup(
+    tmp_path: Path, readable_tree: Path
+) -> None:
+    # A claimed worker with nothing to run makes its session ready at once (it is written
+    # once, ready); one with startup files to run is stored as starting while they run.
+    (readable_tree / "slow.js").write_text(
+        "globalThis.release = Date.now() + 1500;\n"
+        "while (Date.now() < release && !globalThis.fromStartup) {}\n"
+    )
+    with running_daemon(tmp_path / "home", POOL) as daemon, daemon.client() as client:
+        template = _template(client)
+        client.post(
+            f"/templates/{template['id']}/startup-files",
+            json={"path": "slow.js", "order_index": 0},
+        )
+        _create(client, template, readable_tree)  # a fresh worker: now the template is in use
+        waiting = _wait_full(daemon, client)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            creating = pool.submit(_create, client, template, readable_tree)
+            seen: list[dict[str, Any]] = []
+
+            def listed_starting() -> bool:
+                seen[:] = client.get("/sessions", params={"status": "starting"}).json()
+                return bool(seen)
+
+            wait_until(listed_starting, REFILL_TIMEOUT)
+            session = creating.result(timeout=REFILL_TIMEOUT)
+        assert [s["id"] for s in seen] == [session["id"]]
+        assert session["status"] == "ready" and session["runtime_meta"]["pid"] in waiting
+        assert client.get(f"/sessions/{session['id']}").json() == session
