@@ -85,12 +85,13 @@ class FrameWriter:
         self._closed = False
         self._broken: OSError | None = None  # a write failed: the supervisor's end is gone
 
-    def write(self, frame: Frame) -> None:
-        """Write one frame whole. Raises OSError when the supervisor's end is gone."""
-        line = _fit(frame)
+    def write(self, *frames: Frame) -> None:
+        """Write frames whole, after the lines held, in one write (a request's value and
+        terminal frame wake the supervisor once). Raises OSError when the supervisor's end
+        is gone."""
+        data = b"".join(map(_fit, frames))
         with self._lock:
-            self._send_lines()
-            self._send(line)
+            self._send(self._take_lines() + data)
 
     def console(self, request_id: int, level: ConsoleLevel, text: str) -> None:
         """Send one console line of ``request_id``: at once after a quiet spell, else with
@@ -146,13 +147,18 @@ class FrameWriter:
 
     def _send_lines(self) -> None:
         """Write the held lines as one ConsoleBatch (the lock is held)."""
+        if self._lines:
+            self._send(self._take_lines())
+
+    def _take_lines(self) -> bytes:
+        """The held lines as one encoded ConsoleBatch, no longer held (the lock is held)."""
         if not self._lines:
-            return
+            return b""
         batch = ConsoleBatch(id=self._lines_id, lines=tuple(self._lines))
         self._lines.clear()
         self._chars = 0
-        self._send(encode(batch))
         self._hold_until = time.monotonic() + self._flush_delay
+        return encode(batch)
 
     def _send(self, line: bytes) -> None:
         """Write one encoded frame whole (the lock is held)."""

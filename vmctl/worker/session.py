@@ -270,15 +270,16 @@ class JsSession:
         request = RunningRequest(job.id, budget, runtime.extensions, frozenset(runtime.modules))
         try:
             with self._slot.hold(request):
-                terminal = self._answer(job, request)
-            if not isinstance(terminal, Ok):
+                frames = self._answer(job, request)
+            if not isinstance(frames[-1], Ok):
                 self._engine.abandon()  # its timers and rejections die with it
         finally:
             inbox.end()
-        self._writer.write(terminal)
+        self._writer.write(*frames)
 
-    def _answer(self, job: Job, request: RunningRequest) -> Frame:
-        """Run ``job``; its terminal frame (a failure's events are written first)."""
+    def _answer(self, job: Job, request: RunningRequest) -> tuple[Frame, ...]:
+        """Run ``job``; the frames that end it: its value or its failure's events, then its
+        terminal frame."""
         try:
             self._set_memory_limit(job.limits.mem_mb)
             if not self._clock_restarted:
@@ -287,8 +288,9 @@ class JsSession:
                 # the worker waited to be claimed (the daemon's warm pool).
                 self._engine.restart_clock()
                 self._clock_restarted = True
-            self._run(job, request)
-            return Ok(id=request.id, cpu_ms=request.budget.cpu_used_ms())
+            value = self._run(job, request)
+            ok = Ok(id=request.id, cpu_ms=request.budget.cpu_used_ms())
+            return (ok,) if value is None else (value, ok)
         except Exception as exc:
             return self._fail(request, exc)
 
@@ -297,17 +299,16 @@ class JsSession:
             self._engine.set_memory_limit(mem_mb * 1024 * 1024)
             self._mem_mb = mem_mb
 
-    def _run(self, job: Job, request: RunningRequest) -> None:
+    def _run(self, job: Job, request: RunningRequest) -> Value | None:
+        """Run ``job``; its Value frame, if it has one."""
         match job:
             case ExecRepl():
-                self._exec_repl(job, request)
+                return _value_frame(request.id, self._eval_snippet(job))
             case RunFile():
-                self._run_file(job, request)
+                return self._run_file(job, request)
             case RunStartup():
                 self._run_startup(job, request)
-
-    def _exec_repl(self, job: ExecRepl, request: RunningRequest) -> None:
-        self._send_value(request, self._eval_snippet(job))
+        return None
 
     def _eval_snippet(self, job: ExecRepl) -> str:
         """The snippet's value, described, once it and its event loop are done."""
@@ -325,7 +326,7 @@ class JsSession:
         )
         return described
 
-    def _run_file(self, job: RunFile, request: RunningRequest) -> None:
+    def _run_file(self, job: RunFile, request: RunningRequest) -> Value:
         name = self._worktree.locate(job.path)
         self._engine.set_global_json("__ARGS__", msgspec.json.encode(job.args).decode())
         self._engine.set_global_json("__ENV__", msgspec.json.encode(job.env).decode())
@@ -334,7 +335,7 @@ class JsSession:
             described = self._engine.eval_module(name)
         else:
             described = self._eval_source(text, name, strict=job.runtime.strict)
-        self._send_value(request, described)
+        return _value_frame(request.id, described)
 
     def _run_startup(self, job: RunStartup, request: RunningRequest) -> None:
         for library in job.libraries:
@@ -381,11 +382,8 @@ class JsSession:
 
     # -- frames --
 
-    def _send_value(self, request: RunningRequest, described: str) -> None:
-        self._writer.write(_value_frame(request.id, described))
-
-    def _fail(self, request: RunningRequest, exc: Exception) -> Error:
-        """Write the failure's events and return its terminal frame."""
+    def _fail(self, request: RunningRequest, exc: Exception) -> tuple[Frame, ...]:
+        """The failure's events and its terminal frame."""
         if isinstance(exc, EngineError):
             failure = _failure(exc, request.id, self._mem_mb)
             if isinstance(exc, OutOfMemory):
@@ -402,15 +400,14 @@ class JsSession:
             print(f"vmctl worker: request {request.id} failed unexpectedly", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
             failure = _Failure("INTERNAL", f"internal error in the worker: {exc!r}")
-        for event in failure.events:
-            self._writer.write(event)
-        return Error(
+        error = Error(
             id=request.id,
             code=failure.code,
             message=failure.message,
             cpu_ms=request.budget.cpu_used_ms(),
             limit=failure.limit,
         )
+        return (*failure.events, error)
 
     # -- the host callables: JavaScript calls them, so they read the request from the slot --
 
