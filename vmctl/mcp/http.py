@@ -92,7 +92,7 @@ class McpEndpoint:
         # The SDK logs every session it opens at INFO; the daemon's access log has them.
         logging.getLogger("mcp").setLevel(logging.WARNING)
         server = build_server(self._url, self._token, Defaults(self._worktree))
-        # The daemon's HostGuard has checked Host and Origin, with the daemon's own
+        # The daemon's Gate has checked Host and Origin, with the daemon's own
         # --allow-host and --allow-origin; the SDK's check would refuse those.
         server.streamable_http_app(
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)

@@ -1,7 +1,7 @@
 """The http room: the daemon's REST API on Starlette.
 
-It owns the HTTP edge: the app and its one route list (``app.py``), the middleware
-stack, one concern each (``middleware.py``), the ``Host`` names and ``Origin`` values
+It owns the HTTP edge: the app and its one route list (``app.py``), the middleware,
+two layers of a few concerns each (``middleware.py``), the ``Host`` names and ``Origin`` values
 the daemon answers (``hosts.py``), the handlers (``endpoints.py``), the
 request bodies and query parameters with their strict decoding (``bodies.py``), and the
 error envelope with the one table from an error's code to its HTTP status

@@ -22,15 +22,7 @@ from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
 from vmctl.supervisor.http.hosts import AllowedHosts
 from vmctl.supervisor.http.metrics import RequestCounter, scrape
-from vmctl.supervisor.http.middleware import (
-    AccessLog,
-    BearerAuth,
-    BodyLimit,
-    HostGuard,
-    JsonBody,
-    RequestId,
-    ServerErrors,
-)
+from vmctl.supervisor.http.middleware import Gate, RequestFrame
 from vmctl.supervisor.http.openapi import openapi_document
 from vmctl.supervisor.http.streams import stream_events
 from vmctl.supervisor.metrics import Metrics
@@ -40,8 +32,22 @@ API = "/api/v1"
 HEALTH = API + "/health"
 TEMPLATE = API + "/templates/{template_id}"
 
+# Starlette tries the routes in order: the ones every execution takes come first.
 ROUTES = [
+    Route(API + "/executions/repl", ep.execute_repl, methods=["POST"]),
+    Route(API + "/executions/run-file", ep.run_file, methods=["POST"]),
+    Route(API + "/executions", ep.list_executions, methods=["GET"]),
+    Route(API + "/executions/{execution_id}", ep.get_execution, methods=["GET"]),
+    Route(API + "/executions/{execution_id}/events", ep.list_events, methods=["GET"]),
+    Route(API + "/executions/{execution_id}/stream", stream_events, methods=["GET"]),
+    Route(API + "/executions/{execution_id}/cancel", ep.cancel_execution, methods=["POST"]),
     Route(HEALTH, ep.health, methods=["GET"]),
+    Route(API + "/sessions", ep.create_session, methods=["POST"]),
+    Route(API + "/sessions", ep.list_sessions, methods=["GET"]),
+    Route(API + "/sessions/{session_id}", ep.get_session, methods=["GET"]),
+    Route(API + "/sessions/{session_id}", ep.close_session, methods=["DELETE"]),
+    Route(API + "/sessions/{session_id}/close", ep.close_session, methods=["POST"]),
+    Route(API + "/sessions/{session_id}/restart", ep.restart_session, methods=["POST"]),
     Route(API + "/openapi.json", openapi_document, methods=["GET"]),
     Route(API + "/runtime/summary", ep.runtime_summary, methods=["GET"]),
     Route(API + "/templates", ep.create_template, methods=["POST"]),
@@ -59,19 +65,6 @@ ROUTES = [
     Route(TEMPLATE + "/libraries", ep.add_library, methods=["POST"]),
     Route(TEMPLATE + "/libraries", ep.list_libraries, methods=["GET"]),
     Route(TEMPLATE + "/libraries/{name}", ep.remove_library, methods=["DELETE"]),
-    Route(API + "/sessions", ep.create_session, methods=["POST"]),
-    Route(API + "/sessions", ep.list_sessions, methods=["GET"]),
-    Route(API + "/sessions/{session_id}", ep.get_session, methods=["GET"]),
-    Route(API + "/sessions/{session_id}", ep.close_session, methods=["DELETE"]),
-    Route(API + "/sessions/{session_id}/close", ep.close_session, methods=["POST"]),
-    Route(API + "/sessions/{session_id}/restart", ep.restart_session, methods=["POST"]),
-    Route(API + "/executions/repl", ep.execute_repl, methods=["POST"]),
-    Route(API + "/executions/run-file", ep.run_file, methods=["POST"]),
-    Route(API + "/executions", ep.list_executions, methods=["GET"]),
-    Route(API + "/executions/{execution_id}", ep.get_execution, methods=["GET"]),
-    Route(API + "/executions/{execution_id}/events", ep.list_events, methods=["GET"]),
-    Route(API + "/executions/{execution_id}/stream", stream_events, methods=["GET"]),
-    Route(API + "/executions/{execution_id}/cancel", ep.cancel_execution, methods=["POST"]),
     Route("/metrics", scrape, methods=["GET"]),  # where Prometheus looks; the token guards it
 ]
 
@@ -103,14 +96,15 @@ def build_app(config: DaemonConfig) -> Starlette:
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[  # outermost first
-            Middleware(RequestId),
-            # Outside ServerErrors: a 500 is logged and counted too.
-            Middleware(AccessLog, on_answered=RequestCounter(metrics, routes)),
-            Middleware(ServerErrors),
-            Middleware(HostGuard, allowed=allowed),  # before auth: DNS rebinding
-            Middleware(BearerAuth, token=config.auth_token, open_path=HEALTH),
-            Middleware(JsonBody),
-            Middleware(BodyLimit, max_bytes=config.max_body_bytes),
+            # Outside the gate: a refusal is named, logged and counted too.
+            Middleware(RequestFrame, on_answered=RequestCounter(metrics, routes)),
+            Middleware(
+                Gate,
+                allowed=allowed,
+                token=config.auth_token,
+                open_path=HEALTH,
+                max_bytes=config.max_body_bytes,
+            ),
         ],
     )
     # A trailing slash is an unknown route (404 envelope), not a bodiless 307.

@@ -1,7 +1,7 @@
 """``GET /metrics`` and the middleware that counts HTTP requests (docs/metrics.md).
 
 The route sits beside ``/api/v1``, not under it, where Prometheus looks by default;
-the same bearer token guards it (middleware.py's ``BearerAuth`` lets only the health
+the same bearer token guards it (middleware.py's ``Gate`` lets only the health
 check through). :class:`RequestCounter` counts each request by its route's template
 (``/api/v1/sessions/{session_id}``), never its raw path: a label value per path a
 client can make up would grow without bound.
@@ -39,7 +39,7 @@ async def scrape(request: Request) -> Response:
 
 class RequestCounter:
     """Counts each HTTP request once answered, by route template, method and status (0
-    when the client left before any answer): what AccessLog calls for every request, so
+    when the client left before any answer): what RequestFrame calls for every request, so
     one wrapper notes the status for both."""
 
     def __init__(self, metrics: Metrics, routes: Sequence[BaseRoute]) -> None:

@@ -1,14 +1,15 @@
-"""The daemon's middleware, one concern each, stacked in one place (app.py).
+"""The daemon's middleware: two layers, each a few concerns in a fixed order (app.py).
 
-From the outside in: :class:`RequestId` names the request; :class:`AccessLog`
-logs it once it is answered; :class:`ServerErrors` answers ``INTERNAL`` for a
-bug (and logs it with the request id); :class:`HostGuard` refuses a ``Host`` or
-an ``Origin`` the daemon does not answer (hosts.py); :class:`BearerAuth` refuses
-a request without the token; :class:`JsonBody` refuses a body that is not JSON;
-:class:`BodyLimit` refuses a body over the limit, whatever its Content-Length
-claimed. Each is plain ASGI: a refusal is the envelope of errors.py, sent before
-the app sees the request. What comes before them (connection count, head size and
-time, body time) is bounded by the connection itself (``vmctl/supervisor/connections.py``).
+:class:`RequestFrame`, outermost, frames every request: it names it (``X-Request-Id``),
+answers ``INTERNAL`` for a bug (logged with that id), and once it is answered logs it
+and counts it. :class:`Gate` then refuses, before the app sees it, a request the daemon
+does not serve, each check a function of its own, in this order: a ``Host`` or an
+``Origin`` it does not answer (hosts.py), a missing token, a body that is not JSON, a
+body over the limit (whatever its Content-Length claimed). A refusal is the envelope of
+errors.py. Each concern is a layer's step rather than a layer: every ASGI layer costs a
+coroutine and a wrapped ``send`` on every request. What comes before them (connection
+count, head size and time, body time) is bounded by the connection itself
+(``vmctl/supervisor/connections.py``).
 """
 
 from __future__ import annotations
@@ -75,28 +76,14 @@ class _HttpOnly:
         raise NotImplementedError
 
 
-class RequestId(_HttpOnly):
-    """The client's X-Request-Id if it is 1 to 128 printable ASCII characters, else a new
-    one; in the scope for the layers inside, and on the response."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        text = (header(scope, b"x-request-id") or b"").decode("latin-1")
-        if not (0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text)):
-            text = uuid.uuid4().hex
-        scope[REQUEST_ID] = text
-        id_header = (b"x-request-id", text.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), id_header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-class AccessLog(_HttpOnly):
-    """One log line per request once it is answered: id, method, path, status, time; and
-    ``on_answered(scope, status)`` (the metrics' request counter), from the same place."""
+class RequestFrame(_HttpOnly):
+    """Names the request: the client's X-Request-Id if it is 1 to 128 printable ASCII
+    characters, else a new one, in the scope for the layers inside and on the response.
+    Answers a bug ``INTERNAL`` without a traceback (if no answer has started yet) and logs
+    it with the request id; a client gone before its body ended is no bug: one line, and
+    nobody to answer. Once answered, logs one line (id, method, path, status, time) and
+    calls ``on_answered(scope, status)`` (the metrics' request counter); status 0 is a
+    request nobody answered."""
 
     def __init__(
         self, app: ASGIApp, on_answered: Callable[[Scope, int], None] | None = None
@@ -106,23 +93,39 @@ class AccessLog(_HttpOnly):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope[REQUEST_ID] = request_id
+        id_header = (b"x-request-id", request_id.encode())
         status = 0
 
-        async def send_noting_status(message: Message) -> None:
+        async def send_framed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_framed)
+        except ClientDisconnect:
+            # It hung up, or its body ran out of time and connections.py answered for it.
+            logger.info("request %s: the client left before its body ended", request_id)
+        except Exception as exc:
+            known = client_error(exc)  # a fault the client is to be told of (a full disk)
+            if known is None:
+                logger.exception("request %s failed", request_id)
+            else:
+                logger.error("request %s: %s (%s)", request_id, known.message, exc)
+            if not status:
+                answer = internal_error(request_id) if known is None else envelope(known)
+                await answer(scope, receive, send_framed)
         finally:
             if self.on_answered is not None:
                 self.on_answered(scope, status)
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.info(
                 "%s %s %s %d %.1fms",
-                scope[REQUEST_ID],  # RequestId took it only if it is printable ASCII
+                request_id,  # taken only if it is printable ASCII
                 loggable(scope["method"]),
                 loggable(scope["path"]),
                 status,
@@ -130,101 +133,94 @@ class AccessLog(_HttpOnly):
             )
 
 
-class ServerErrors(_HttpOnly):
-    """The last resort: a bug is logged with the request id and answered ``INTERNAL``
-    without a traceback (if no answer has started yet). A client gone before its body
-    ended is no bug: one line, and nobody to answer."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_start)
-        except ClientDisconnect:
-            # It hung up, or its body ran out of time and connections.py answered for it.
-            logger.info("request %s: the client left before its body ended", scope[REQUEST_ID])
-        except Exception as exc:
-            known = client_error(exc)  # a fault the client is to be told of (a full disk)
-            if known is None:
-                logger.exception("request %s failed", scope[REQUEST_ID])
-            else:
-                logger.error("request %s: %s (%s)", scope[REQUEST_ID], known.message, exc)
-            if not started:
-                answer = internal_error(scope[REQUEST_ID]) if known is None else envelope(known)
-                await answer(scope, receive, send)
+def _request_id(scope: Scope) -> str:
+    text = (header(scope, b"x-request-id") or b"").decode("latin-1")
+    if 0 < len(text) <= 128 and all(0x20 < ord(c) < 0x7F for c in text):
+        return text
+    return uuid.uuid4().hex
 
 
-class HostGuard(_HttpOnly):
-    """``FORBIDDEN`` unless the ``Host`` is one the daemon answers and the ``Origin``, if
-    any, is its own or an allowed one: every path, the health check included."""
+class Gate(_HttpOnly):
+    """Refuses what the daemon does not serve, in order: a Host or Origin it does not
+    answer (before auth: DNS rebinding), a missing or wrong token, a body that is not
+    JSON, a body over ``max_bytes``."""
 
-    def __init__(self, app: ASGIApp, allowed: AllowedHosts) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed: AllowedHosts,
+        token: str | None,
+        open_path: str,
+        max_bytes: int,
+    ) -> None:
         super().__init__(app)
         self.allowed = allowed
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        origin = header(scope, b"origin")
-        if not self.allowed.allows_host(header(scope, b"host")):
-            refusal = forbidden(
-                "The Host header names no address this daemon answers "
-                "(start it with --allow-host NAME to add one)"
-            )
-        elif origin is not None and not self.allowed.allows_origin(origin):
-            refusal = forbidden(
-                "Cross-site request refused: the Origin is not this daemon's "
-                "(start it with --allow-origin ORIGIN to add one)"
-            )
-        else:
-            await self.app(scope, receive, send)
-            return
-        await envelope(refusal)(scope, receive, send)
-
-
-class BearerAuth(_HttpOnly):
-    """With a token, every route but ``GET`` of the health check needs
-    ``Authorization: Bearer``, compared in constant time."""
-
-    def __init__(self, app: ASGIApp, token: str | None, open_path: str) -> None:
-        super().__init__(app)
         self.expected = f"Bearer {token}".encode() if token is not None else None
         self.open_path = open_path
+        self.max_bytes = max_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.expected is not None
-            and not (scope["method"] == "GET" and scope["path"] == self.open_path)
-            and not hmac.compare_digest(header(scope, b"authorization") or b"", self.expected)
-        ):
-            refusal = RequestError("UNAUTHORIZED", "Missing or wrong bearer token")
+        refusal = (
+            host_refusal(scope, self.allowed)
+            or token_refusal(scope, self.expected, self.open_path)
+            or media_refusal(scope)
+            or length_refusal(scope, self.max_bytes)
+        )
+        if refusal is not None:
             await envelope(refusal)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and not header(scope, b"transfer-encoding"):
+            # The connection reads no more than a Content-Length: it is within the limit.
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, bounded(receive, self.max_bytes), send)
 
 
-class JsonBody(_HttpOnly):
+def host_refusal(scope: Scope, allowed: AllowedHosts) -> RequestError | None:
+    """``FORBIDDEN`` unless the ``Host`` is one the daemon answers and the ``Origin``, if
+    any, is its own or an allowed one: every path, the health check included."""
+    if not allowed.allows_host(header(scope, b"host")):
+        return forbidden(
+            "The Host header names no address this daemon answers "
+            "(start it with --allow-host NAME to add one)"
+        )
+    origin = header(scope, b"origin")
+    if origin is not None and not allowed.allows_origin(origin):
+        return forbidden(
+            "Cross-site request refused: the Origin is not this daemon's "
+            "(start it with --allow-origin ORIGIN to add one)"
+        )
+    return None
+
+
+def token_refusal(scope: Scope, expected: bytes | None, open_path: str) -> RequestError | None:
+    """With a token, every route but ``GET`` of the health check needs
+    ``Authorization: Bearer``, compared in constant time."""
+    if (
+        expected is not None
+        and not (scope["method"] == "GET" and scope["path"] == open_path)
+        and not hmac.compare_digest(header(scope, b"authorization") or b"", expected)
+    ):
+        return RequestError("UNAUTHORIZED", "Missing or wrong bearer token")
+    return None
+
+
+def media_refusal(scope: Scope) -> RequestError | None:
     """``UNSUPPORTED_MEDIA_TYPE`` for a body that does not say it is JSON.
 
     Besides telling a client its mistake, this closes the door a browser leaves open: a
     cross-site form or ``fetch`` can send ``text/plain`` (or no type) without asking the
     daemon first, but never ``application/json``.
     """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in _BODY_METHODS and _has_body(scope):
-            media_type = (header(scope, b"content-type") or b"").partition(b";")[0]
-            if media_type.strip().lower() != b"application/json":
-                refusal = RequestError(
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    "A request body must be sent as Content-Type: application/json",
-                )
-                await envelope(refusal)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    if scope["method"] in _BODY_METHODS and _has_body(scope):
+        media_type = (header(scope, b"content-type") or b"").partition(b";")[0]
+        if media_type.strip().lower() != b"application/json":
+            return RequestError(
+                "UNSUPPORTED_MEDIA_TYPE",
+                "A request body must be sent as Content-Type: application/json",
+            )
+    return None
 
 
 def _has_body(scope: Scope) -> bool:
@@ -234,28 +230,26 @@ def _has_body(scope: Scope) -> bool:
     )
 
 
-class BodyLimit(_HttpOnly):
-    """A body over ``max_bytes`` is ``PAYLOAD_TOO_LARGE``: refused at once when its
-    Content-Length says so, else as soon as that many bytes have arrived."""
+def length_refusal(scope: Scope, max_bytes: int) -> RequestError | None:
+    """``PAYLOAD_TOO_LARGE`` at once when the Content-Length says the body is too large."""
+    length = header(scope, b"content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        return too_large(max_bytes)
+    return None
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        super().__init__(app)
-        self.max_bytes = max_bytes
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        length = header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await envelope(too_large(self.max_bytes))(scope, receive, send)
-            return
-        received = 0
+def bounded(receive: Receive, max_bytes: int) -> Receive:
+    """``receive`` that raises ``PAYLOAD_TOO_LARGE`` as soon as more than ``max_bytes`` of a
+    body without a Content-Length (chunked) have arrived."""
+    received = 0
 
-        async def bounded_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise too_large(self.max_bytes)
-            return message
+    async def bounded_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise too_large(max_bytes)
+        return message
 
-        await self.app(scope, bounded_receive, send)
+    return bounded_receive

@@ -257,6 +257,7 @@ def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
         paths.setdefault(route.path_format, {})[method.lower()] = _path_item(
             route, method, op, schema_of
         )
+    paths = dict(sorted(paths.items()))  # by resource, whatever order the router has
     return {
         "openapi": "3.1.0",
         "info": {
