@@ -300,9 +300,10 @@ class EventLog:
     async def _run(self) -> None:
         while True:
             await self._wanted.wait()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(FLUSH_DELAY):
-                    await self._urgent.wait()
+            if not self._urgent.is_set():  # an execution that ended needs no timer
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(FLUSH_DELAY):
+                        await self._urgent.wait()
             self._wanted.clear()
             self._urgent.clear()
             try:
