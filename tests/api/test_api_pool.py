@@ -383,3 +383,21 @@ def test_a_session_is_stored_starting_while_its_claimed_worker_runs_the_startup(
         assert [s["id"] for s in seen] == [session["id"]]
         assert session["status"] == "ready" and session["runtime_meta"]["pid"] in waiting
         assert client.get(f"/sessions/{session['id']}").json() == session
+
+
+def test_a_waiting_worker_whose_jail_a_fresh_start_would_not_get_is_not_handed_out(
+    tmp_path: Path, readable_tree: Path
+) -> None:
+    with running_daemon(tmp_path / "home", POOL) as daemon, daemon.client() as client:
+        template = _template(client)
+        first = _create(client, template, readable_tree)
+        if "uid" not in first["runtime_meta"]["sandbox"]:
+            pytest.skip("workers keep the daemon's uid here: no jail layer depends on the tree")
+        waiting = _wait_full(daemon, client)
+        # The worker user can no longer read the tree: a worker started now would keep the
+        # daemon's uid, so the waiting ones, which dropped theirs, must not stand in.
+        os.chmod(readable_tree, 0o700)
+        session = _create(client, template, readable_tree)
+        assert session["runtime_meta"]["pid"] not in waiting
+        assert "uid" not in session["runtime_meta"]["sandbox"]
+        assert _repl(client, session, "1 + 1") == 2

@@ -139,8 +139,10 @@ class WarmPool:
 
     # -- claim and refill --------------------------------------------------------------
 
-    async def claim(self, template_id: str, spec: SpawnSpec) -> Waiting | None:
-        """A waiting worker that stands in for ``spec``'s, or None (start one then).
+    def claim(self, template_id: str, spec: SpawnSpec) -> Waiting | None:
+        """A live waiting worker for ``spec``'s key, or None (start one then). The caller
+        adopts it only if it :meth:`stands_in` (checked off the loop, with the worktree), and
+        says so (:meth:`adopted`); else it is to be discarded (:meth:`discard`).
 
         Either way the key is in use from now on: :meth:`refill` fills its pool.
         """
@@ -152,11 +154,23 @@ class WarmPool:
             waiting = pool.ready.popleft()
             if waiting.watcher is not None:
                 waiting.watcher.cancel()
-            if waiting.handle.alive and await self._jailed_alike(waiting, spec):
-                self._metrics.pool_claims.inc()
+            if waiting.handle.alive:
                 return waiting
             self.discard(waiting)
         return None
+
+    def stands_in(self, waiting: Waiting, spec: SpawnSpec) -> bool:
+        """Whether a worker of ``spec`` started now would get the jail ``waiting`` has.
+        Sync: it stats the worktree, so it runs off the loop."""
+        try:
+            jail = self._launcher.jail_for_here(spec)
+        except SandboxRefused:
+            return False  # a fresh start says why
+        return jail.layers == waiting.handle.sandbox
+
+    def adopted(self) -> None:
+        """A claimed worker became a session's."""
+        self._metrics.pool_claims.inc()
 
     def refill(self) -> None:
         """Fill, in the background, the pools of the keys claimed from since the last call:
@@ -280,14 +294,6 @@ class WarmPool:
         pool.deaths += 1
         if pool.deaths < POOL_DEATHS_BEFORE_PAUSE:
             self._fill(key)
-
-    async def _jailed_alike(self, waiting: Waiting, spec: SpawnSpec) -> bool:
-        """Whether a worker of ``spec`` started now would get the jail ``waiting`` has."""
-        try:
-            jail = await self._launcher.jail_for(spec)
-        except SandboxRefused:
-            return False  # a fresh start says why
-        return jail.layers == waiting.handle.sandbox
 
     # -- drain and close ---------------------------------------------------------------
 

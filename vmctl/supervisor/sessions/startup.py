@@ -69,10 +69,11 @@ async def start_worker(
         stderr_log=log_path,
         handshake_timeout=config.handshake_timeout,
     )
-    claimed = await pool.claim(template.id, spec) if pool is not None else None
+    claimed = pool.claim(template.id, spec) if pool is not None else None
+    stands_in = functools.partial(pool.stands_in, claimed, spec) if claimed and pool else None
     try:
         sources, adopted = await asyncio.to_thread(
-            _prepare, session.worktree_path, files, libraries, log_path, claimed
+            _prepare, session.worktree_path, files, libraries, log_path, claimed, stands_in
         )
     except BaseException:
         if pool is not None and claimed is not None:
@@ -84,19 +85,19 @@ async def start_worker(
     limits = worker_limits(settings, settings.limits.mem_mb)
     nothing_to_run = not libraries and not files
     if pool is not None:
-        if claimed is not None:
-            if not adopted:
-                pool.discard(claimed)
-            elif nothing_to_run and claimed.handle.alive:
+        if claimed is not None and not adopted:
+            pool.discard(claimed)
+        elif claimed is not None:
+            pool.adopted()
+            if nothing_to_run and claimed.handle.alive:
                 return claimed.handle
-            else:
-                try:
-                    await starting()
-                except BaseException:
-                    pool.discard(claimed)
-                    raise
-                if handle := await _initialised(claimed.handle, job, limits, claimed=True):
-                    return handle
+            try:
+                await starting()
+            except BaseException:
+                pool.discard(claimed)
+                raise
+            if handle := await _initialised(claimed.handle, job, limits, claimed=True):
+                return handle
         pool.make_room()  # a fresh worker needs a place: waiting ones give theirs up first
     await starting()
     try:
@@ -157,17 +158,19 @@ def _prepare(
     libraries: tuple[str, ...],
     log_path: str,
     claimed: Waiting | None,
+    stands_in: Callable[[], bool] | None,
 ) -> tuple[tuple[Library, ...], bool]:
     """Check the startup files, read the libraries, make the log's directory (sync); and
     adopt a ``claimed`` worker: the libraries, and whether it was adopted.
 
-    A claimed worker is adopted when its directory is still the one ``worktree`` names
-    (the path may be a symlink, changed since the worker was forked in its target) and
-    its log could be made the session's.
+    A claimed worker is adopted when it ``stands_in`` for a fresh one (the jail it has is
+    the one a worker started now would get), its directory is still the one ``worktree``
+    names (the path may be a symlink, changed since the worker was forked in its target)
+    and its log could be made the session's.
     """
     sources = _check_startup(worktree, files, libraries)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    if claimed is None:
+    if claimed is None or stands_in is None or not stands_in():
         return sources, False
     try:
         here, there = os.stat(worktree), os.stat(f"/proc/{claimed.handle.pid}/cwd")

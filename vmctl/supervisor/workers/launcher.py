@@ -99,11 +99,15 @@ class Launcher:
         self._starts.labels("spawn").inc()
         return jail
 
-    async def jail_for(self, spec: SpawnSpec) -> JailSpec:
+    def jail_for_here(self, spec: SpawnSpec) -> JailSpec:
         """The jail :meth:`launch` would give ``spec``'s worker started now (``SandboxRefused``
         if ``--sandbox strict`` would refuse it): what a worker started earlier must match
-        to stand in for it (the warm pool's check at a claim)."""
-        return await self._jail_for(spec, fork=self.forks(spec))
+        to stand in for it (the warm pool's check at a claim). Sync: it stats paths, so it
+        runs off the loop, with the claim's other checks."""
+        if self._sandbox is None:
+            return JailSpec(layers=(), worktree=spec.cwd)
+        netns = self._forkserver is not None and self._forkserver.netns
+        return self._sandbox.jail_for_here(spec, forked=self.forks(spec), forkserver_netns=netns)
 
     async def _jail_for(self, spec: SpawnSpec, *, fork: bool) -> JailSpec:
         if self._sandbox is None:

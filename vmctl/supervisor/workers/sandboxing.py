@@ -49,6 +49,23 @@ class SandboxPolicy:
 
     async def jail_for(self, spec: SpawnSpec, *, forked: bool, forkserver_netns: bool) -> JailSpec:
         """The jail of ``spec``'s worker; :class:`SandboxRefused` under strict if it lacks one."""
+        blocked = None
+        if self._checks_uid():  # it stats the paths: off the loop (a worktree may be slow)
+            blocked = await asyncio.to_thread(self._uid_blocked, spec, forked=forked)
+        return self._jail(spec, forked, forkserver_netns, blocked)
+
+    def jail_for_here(self, spec: SpawnSpec, *, forked: bool, forkserver_netns: bool) -> JailSpec:
+        """:meth:`jail_for` on the calling thread (sync: it stats paths, so not on the loop)."""
+        blocked = self._uid_blocked(spec, forked=forked) if self._checks_uid() else None
+        return self._jail(spec, forked, forkserver_netns, blocked)
+
+    def _checks_uid(self) -> bool:
+        return self.mode != "off" and self.host.layer("uid").available
+
+    def _jail(
+        self, spec: SpawnSpec, forked: bool, forkserver_netns: bool, uid_blocked: str | None
+    ) -> JailSpec:
+        """The jail, given why the uid layer cannot be applied (None: it can)."""
         if self.mode == "off":
             return JailSpec(layers=(), worktree=spec.cwd)
         layers: list[Layer] = []
@@ -59,8 +76,8 @@ class SandboxPolicy:
                 if report.required:
                     missing.append(f"{name}: {report.detail}")
                 continue
-            if name == "uid":  # it stats the paths: off the loop (a worktree may be slow)
-                reason = await asyncio.to_thread(self._uid_blocked, spec, forked=forked)
+            if name == "uid":
+                reason = uid_blocked
             else:
                 reason = self._why_not(name, spec, forked=forked, forkserver_netns=forkserver_netns)
             if reason is None:
