@@ -33,14 +33,12 @@ from vmctl.supervisor.workers import (
 )
 
 MIB = 1024 * 1024
+# Libraries travel in one request frame, whose lines are capped at MAX_LINE_BYTES.
+MAX_LIBRARY_BYTES = MAX_LINE_BYTES // 2
 
 
 async def _nothing() -> None:
     pass
-
-
-# Libraries travel in one request frame, whose lines are capped at MAX_LINE_BYTES.
-MAX_LIBRARY_BYTES = MAX_LINE_BYTES // 2
 
 
 async def start_worker(
