@@ -36,7 +36,7 @@ from vmctl.supervisor.sessions.errors import client_error
 
 logger = logging.getLogger("vmctl.http")
 
-# Where RequestId leaves the request's id in the ASGI scope, for the layers inside it.
+# Where RequestFrame leaves the request's id in the ASGI scope, for the layers inside it.
 REQUEST_ID = "vmctl.request_id"
 
 # What a logged field keeps as it is: printable ASCII but the space (which separates the
