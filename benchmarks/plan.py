@@ -32,6 +32,8 @@ class Plan(msgspec.Struct, frozen=True):
     live_cancels: int  # cancel -> ended of an endless loop
     rss_settle_s: float  # the pause before the daemon's RSS is read after floods
     bare_repls: int  # sequential POST /executions/repl through the bare client
+    idle_repls: int  # the same, each after idle_gap_s of nothing
+    idle_gap_s: float
     at_once_execs: int  # REPL requests per session, 4 sessions at once, bare client
     first_results: int  # session create, first REPL (then close)
     first_result_gap_s: float  # the pause before each of those creates
@@ -65,6 +67,8 @@ DEFAULT = Plan(
     live_cancels=20,
     rss_settle_s=1.0,
     bare_repls=2000,
+    idle_repls=30,
+    idle_gap_s=0.1,
     at_once_execs=500,
     first_results=50,
     first_result_gap_s=0.02,
@@ -98,6 +102,8 @@ QUICK = Plan(
     live_cancels=3,
     rss_settle_s=0.1,
     bare_repls=50,
+    idle_repls=3,
+    idle_gap_s=0.1,
     at_once_execs=10,
     first_results=3,
     first_result_gap_s=0.02,

@@ -1,6 +1,8 @@
 """The API scenarios issue 14's targets are about, through the bare client (benchmarks/bare.py).
 
-- ``1+1`` sequential on one session: the latency, and the daemon's CPU per exec;
+- ``1+1`` sequential on one session: the latency, and the daemon's CPU per exec; and
+  the same with a pause before each, as a client that thinks between requests (an agent,
+  a person) sends them: the daemon, its worker and its threads wait idle in between;
 - ``1+1`` from 4 sessions at once, each driven by its own task and connection:
   requests/s over the scenario (:func:`drive`, which the ``scale`` group reuses);
 - new session -> first result: ``POST /sessions`` then its first ``POST
@@ -33,6 +35,7 @@ GROUP = "api"
 AT_ONCE = 4
 EXEC_ROW = "POST /executions/repl 1+1, bare client"
 EXEC_CPU_ROW = "daemon CPU per exec of the row above, µs"
+IDLE_EXEC_ROW = "POST /executions/repl 1+1 after {gap} ms idle, bare client"
 AT_ONCE_ROW = f"POST /executions/repl 1+1, {AT_ONCE} sessions at once, bare client"
 FIRST_RESULT_ROW = "new session -> first result (create, first REPL)"
 PSS_ROW = "idle session PSS, MiB"
@@ -125,11 +128,17 @@ async def _sequential(daemon: Daemon, body: Body, plan: Plan) -> list[Summary]:
         meter = CpuMeter(daemon.proc.pid)
         latencies = await _repl_loop(client, session_id, plan.bare_repls)
         cpu = meter.per_op(len(latencies))
+        after_idle = []
+        for _ in range(plan.idle_repls):
+            await asyncio.sleep(plan.idle_gap_s)
+            after_idle += await _repl_loop(client, session_id, 1)
     daemon_us = (cpu.daemon_ms or 0.0) * 1000  # a daemon scenario: never None
     rate = per_second(1, statistics.median(latencies), "req/s")
+    idle_row = IDLE_EXEC_ROW.format(gap=round(plan.idle_gap_s * 1000))
     return [
         summarize(GROUP, EXEC_ROW, latencies, rate, cpu),
         aggregate(GROUP, EXEC_CPU_ROW, daemon_us, len(latencies), "µs"),
+        summarize(GROUP, idle_row, after_idle),
     ]
 
 
