@@ -179,8 +179,21 @@ def open_writer(path: str) -> sqlite3.Connection:
         _create_incremental(path)
     conn = connect(path, read_only=False)
     try:
+        _check_json(conn, path)
         _migrate(conn)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _check_json(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse to start on an SQLite without its JSON functions: a batch of events is one
+    JSON array that ``json_each`` splits into rows (rows.EVENTS_INSERT). They are built in
+    since SQLite 3.38; an older library may lack them."""
+    try:
+        conn.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.OperationalError as exc:
+        raise StoreError(
+            f"{path}: this SQLite ({sqlite3.sqlite_version}) has no JSON functions ({exc})"
+        ) from None
