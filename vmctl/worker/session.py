@@ -318,13 +318,12 @@ class JsSession:
             self._sources.typescript_snippet(job.code, label)
         )
         # A snippet whose value is a promise reports what it settles to (see repl.py).
-        described = self._engine.eval_script(
+        return self._engine.eval_script(
             snippet.source,
             label,
             strict=job.runtime.strict,
             completion="promise" if snippet.is_async else "adopt",
         )
-        return described
 
     def _run_file(self, job: RunFile, request: RunningRequest) -> Value:
         name = self._worktree.locate(job.path)

@@ -19,8 +19,9 @@ claimed worker as in a fresh one. At the claim the worker's jail is
 checked against the one a worker started now would get (the uid layer depends on the
 worktree's permissions, which may have changed), its directory against the one the
 worktree's path names now (it may be a symlink, changed since), and its log file is
-renamed to the session's (the daemon's open descriptor follows the file): a worker
-that differs, or died, is closed and the next one tried, then a fresh start.
+renamed to the session's (the daemon's open descriptor follows the file). A worker that
+died is closed and the next one taken; one that differs is closed and a fresh worker
+started (the others of its key were made alike, so they would differ too).
 
 The rules, each where it is enforced:
 
