@@ -1,8 +1,9 @@
 """Scenarios against the store alone: one SQLite file, its writer and reader threads.
 
-- the store calls of one REPL execution, in the order the session manager
-  makes them (get_template, get_settings, insert_execution, then
-  finish_execution with its two events), each awaited before the next;
+- the store's part of one REPL execution as the daemon does it: its log opened
+  (store/eventlog.py), its two events appended (input echo and value), and its
+  final record committed with them in one group commit (the template and settings
+  come from the daemon's memory, sessions/catalog.py: no read);
 - finish_execution with 1, 100 and N events: the execution's final row and its
   events in one transaction (what every execution costs at its end);
 - list_events of N events: what GET /executions/{id}/events reads.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+
+import msgspec
 
 from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
@@ -74,21 +77,22 @@ def _events(execution_id: str, count: int) -> list[Event]:
 
 
 async def _repl_calls(store: Store, session: Session, count: int) -> Summary:
-    """The four calls the sessions room makes around each execution (sessions/manager.py
-    and sessions/execution.py)."""
+    """What the store does for each quick execution (sessions/execution.py): the log of a
+    running execution, its echo and value appended, and its end committed with them."""
     samples: list[float] = []
     meter = CpuMeter(workers=False)
     for _ in range(count):
         running = _execution(session.id, status="running")
-        finished = _execution(session.id)
-        events = _events(finished.id, 2)  # input_echo and value, for 1+1
+        finished = msgspec.structs.replace(running, status="ok", ended_at=utc_now())
+        echo = msgspec.json.encode({"text": "1+1"}).decode()
+        value = msgspec.json.encode({"type": "number", "preview": "2", "json": 2}).decode()
         started = time.perf_counter()
-        await store.get_template(session.vm_id)
-        await store.get_settings(session.vm_id)
-        await store.insert_execution(running)
-        await store.finish_execution(finished, events)
+        log = store.events.open(running)
+        log.append("input_echo", echo, running.started_at)
+        log.append("value", value, running.started_at)
+        await log.finish(finished)
         samples.append(time.perf_counter() - started)
-    name = "one REPL's calls: 2 reads, insert, finish"
+    name = "one REPL's commit: its row and 2 events"
     return summarize(GROUP, name, samples, cpu=meter.per_op(count))
 
 

@@ -46,7 +46,7 @@ def test_getters_return_none_for_unknown_ids(runner: asyncio.Runner, store: Stor
     unknown = new_id()
     assert runner.run(store.get_template(unknown)) is None
     assert runner.run(store.get_template_detail(unknown)) is None
-    assert runner.run(store.get_settings(unknown)) is None
+    assert runner.run(store.get_template_for_sessions(unknown)) is None
     assert runner.run(store.get_session(unknown)) is None
     assert runner.run(store.get_execution(unknown)) is None
     assert runner.run(store.list_events(unknown)) == []
@@ -114,7 +114,8 @@ def test_put_settings_replaces_them_and_bumps_updated_at(
 
     runner.run(store.put_settings(settings))
 
-    assert runner.run(store.get_settings(template.id)) == settings
+    read = runner.run(store.get_template_for_sessions(template.id))
+    assert read is not None and read[1] == settings
     got = runner.run(store.get_template(template.id))
     assert got is not None and got.updated_at > template.updated_at
 

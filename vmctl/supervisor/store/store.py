@@ -191,11 +191,6 @@ class Store:
 
         return await self._reader.run(read)
 
-    async def get_settings(self, template_id: str) -> Settings | None:
-        return await self._reader.run(
-            functools.partial(rows.read_settings, template_id=template_id)
-        )
-
     async def put_settings(self, settings: Settings) -> None:
         """Replace the template's settings and bump its updated_at. Raises RowNotFound."""
 
