@@ -16,7 +16,6 @@ from cli.runner import invoke
 from real_daemon import Daemon, free_port
 from vmctl.cli.daemon import stop
 from vmctl.cli.daemon_record import read_record
-from vmctl.client import Client
 
 
 def vmctl_away(daemon: Daemon, home: Path, *args: str, token_env: str | None = None) -> Result:
@@ -65,15 +64,6 @@ def test_a_token_that_cannot_be_sent_is_a_usage_error(daemon: Daemon, tmp_path: 
     result = vmctl_away(daemon, tmp_path, "--token", "two words", "template", "list")
     assert result.exit_code == 2
     assert "printable ASCII without spaces" in result.stderr
-
-
-def test_the_python_client_finds_the_token_too(
-    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("VMCTL_HOME", str(daemon.home))
-    monkeypatch.delenv("VMCTL_AUTH_TOKEN", raising=False)
-    with Client(daemon.url) as client:
-        assert isinstance(client.list_templates(), list)
 
 
 # -- vmctl up ---------------------------------------------------------------------------

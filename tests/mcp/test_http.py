@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from mcp import Client
-from mcp_types import CallToolResult
+from mcp_results import data, text
 
 from real_daemon import Daemon, error_code
 
@@ -25,17 +24,6 @@ INITIALIZE = {
     },
 }
 ACCEPT = {"Accept": "application/json, text/event-stream"}
-
-
-def text(result: CallToolResult) -> str:
-    [block] = result.content
-    assert block.type == "text"
-    return block.text
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert isinstance(result.structured_content, dict), result
-    return result.structured_content
 
 
 def test_serves_the_tools_with_the_token(

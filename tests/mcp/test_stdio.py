@@ -8,29 +8,16 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult
+from mcp_results import data, text
 
 from real_daemon import Daemon, free_port, wait_until
 
 Talk = Callable[..., None]
-
-
-def text(result: CallToolResult) -> str:
-    """The result's one text block."""
-    [block] = result.content
-    assert block.type == "text"
-    return block.text
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert isinstance(result.structured_content, dict), result
-    return result.structured_content
 
 
 def vmctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
