@@ -217,6 +217,7 @@ def test_a_thrown_null_without_the_heap_growing_is_a_throw(engine: Engine) -> No
         ("_RUNTIME_OFFSET", 24, "JS_GetRuntime(context) does not match"),
         ("_THREAD_STATE_OFFSET", 32, "the thread-state slot"),
         ("_MALLOC_SIZE_OFFSET", 0x28, "memory counters"),
+        ("_RANDOM_STATE_OFFSET", 0x210, "Math.random's state"),
     ],
 )
 def test_a_pointer_elsewhere_refuses_the_attach(

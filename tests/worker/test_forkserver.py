@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vmctl.protocol import ExecRepl, Hello, Ok, decode_reply, encode
+from vmctl.protocol import ExecRepl, Hello, Ok, RunFile, decode_reply, encode
 from vmctl.protocol.forking import (
     MAX_RECORD_BYTES,
     Exited,
@@ -174,6 +174,36 @@ def test_a_forked_worker_is_set_up_as_a_spawned_one_and_its_exit_is_reported(
         os.close(worker.stdin)  # end of input: the worker exits by itself
         assert readable(worker.pidfd)
         assert server.reply() == (Exited(pid=worker.pid, status=0), [])
+
+
+def _answer(worker: Forked_, request: ExecRepl | RunFile) -> bytes:
+    """The frames ``request`` sent before its Ok (console lines, its value), as read."""
+    os.write(worker.stdin, encode(request))
+    lines = [worker.line()]
+    while not isinstance(decode_reply(lines[-1]), Ok):
+        lines.append(worker.line())
+    return b"\n".join(lines[:-1])
+
+
+def test_each_forked_worker_makes_the_server_context_its_own(tmp_path: Path) -> None:
+    # Every worker starts from a copy of one context the server made before forking;
+    # each copy must read its own worktree and draw its own random numbers.
+    trees = [tmp_path / "a", tmp_path / "b"]
+    for tree in trees:
+        tree.mkdir()
+        (tree / "main.js").write_text(f"console.log('I am {tree.name}')")
+    with running_server() as server:
+        workers = [server.fork(tree) for tree in trees]
+        for worker in workers:
+            assert isinstance(decode_reply(worker.line()), Hello)
+        ran = [_answer(w, RunFile(id=1, path="main.js", limits=LIMITS)) for w in workers]
+        assert [b"I am a" in ran[0], b"I am b" in ran[1]] == [True, True]
+        draw = "globalThis.mine = [Math.random(), Math.random()]"
+        randoms = [_answer(w, ExecRepl(id=2, code=draw, limits=LIMITS)) for w in workers]
+        assert randoms[0] != randoms[1]
+        # What one worker defines is its own: the other's copy never sees it.
+        seen = _answer(workers[1], ExecRepl(id=3, code="String(globalThis.mine)", limits=LIMITS))
+        assert seen != randoms[0] and seen != b""
 
 
 def test_an_unusable_worktree_fails_that_child_not_the_server(tmp_path: Path) -> None:

@@ -54,10 +54,16 @@ def _claim_stdout() -> int:
     return frame_fd
 
 
-def main() -> int:
+def main(ahead: JsSession | None = None) -> int:
+    """Serve until the end of input. ``ahead``: the fork server's session made before the
+    fork (:meth:`JsSession.ahead`), which this worker adopts instead of making its own."""
     writer = FrameWriter(_claim_stdout())
     try:
-        session = JsSession(os.getcwd(), writer)
+        if ahead is None:
+            session = JsSession(os.getcwd(), writer)
+        else:
+            session = ahead
+            session.adopt(os.getcwd(), writer)
     except Exception:
         print("vmctl worker: cannot start the session", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)

@@ -37,7 +37,8 @@ true of quickjs-ng 0.17.0.2 (the pinned version) on 64-bit Linux:
 
 :func:`attach` checks all of it that can be checked (the version, the object size,
 ``JS_GetRuntime(context) == runtime``, the thread-state slot by a probe, the memory counters
-against the binding's own report) before a pointer is used, and raises
+against the binding's own report, the random state by the next ``Math.random()`` it
+predicts) before a pointer is used, and raises
 :class:`~vmctl.worker.engines.AttachRefused` with the degraded reason when one fails.
 """
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import struct
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, get_args
 
@@ -61,6 +63,8 @@ _CONTEXT_OFFSET = 24
 _THREAD_STATE_OFFSET = 48
 _MALLOC_SIZE_OFFSET = 0x30
 _MALLOC_LIMIT_OFFSET = 0x38
+_RANDOM_STATE_OFFSET = 0x218
+_UINT64 = (1 << 64) - 1
 
 # quickjs.h
 TAG_OBJECT = -1
@@ -222,7 +226,8 @@ class Attachment:
     """The checked pointers of one ``_quickjs.Context``; valid while that context lives.
 
     Get one from :func:`attach`. ``malloc_size`` and ``malloc_limit`` are live views of the
-    runtime's counters (read ``.value``).
+    runtime's counters (read ``.value``), ``random_state`` of the context's ``Math.random``
+    state (write ``.value``, never 0).
     """
 
     def __init__(
@@ -233,12 +238,14 @@ class Attachment:
         thread_slot: ctypes.c_void_p,
         malloc_size: ctypes.c_size_t,
         malloc_limit: ctypes.c_size_t,
+        random_state: ctypes.c_uint64,
     ) -> None:
         self.api = api
         self.rt = rt
         self.ctx = ctx
         self.malloc_size = malloc_size
         self.malloc_limit = malloc_limit
+        self.random_state = random_state
         self._thread_slot = thread_slot
         self._thread_state = _PyThreadState_Get()  # the one thread that runs JavaScript
 
@@ -286,7 +293,9 @@ def attach(context: _quickjs.Context) -> Attachment:
     malloc_size = ctypes.c_size_t.from_address(rt + _MALLOC_SIZE_OFFSET)
     malloc_limit = ctypes.c_size_t.from_address(rt + _MALLOC_LIMIT_OFFSET)
     _check_malloc_counters(context, malloc_size, malloc_limit)
-    return Attachment(api, rt, ctx, thread_slot, malloc_size, malloc_limit)
+    random_state = ctypes.c_uint64.from_address(ctx + _RANDOM_STATE_OFFSET)
+    _check_random_state(context, random_state)
+    return Attachment(api, rt, ctx, thread_slot, malloc_size, malloc_limit, random_state)
 
 
 @functools.cache
@@ -339,3 +348,17 @@ def _check_malloc_counters(
             raise AttachRefused("the runtime's memory counters are not where expected")
     finally:
         context.set_memory_limit(before)
+
+
+def _check_random_state(context: _quickjs.Context, random_state: ctypes.c_uint64) -> None:
+    """Refuse the attach unless the word read here is ``Math.random``'s state: the number
+    the next call returns, and the state it leaves, are the ones xorshift64* computes from it.
+    A word elsewhere matches both by chance with odds of about 2**-116."""
+    state = random_state.value
+    state ^= state >> 12
+    state ^= (state << 25) & _UINT64
+    state ^= state >> 27
+    bits = (0x3FF << 52) | (((state * 0x2545_F491_4F6C_DD1D) & _UINT64) >> 12)
+    expected = struct.unpack("<d", bits.to_bytes(8, "little"))[0] - 1.0  # 1 <= double < 2
+    if context.eval("Math.random()") != expected or random_state.value != state:
+        raise AttachRefused("Math.random's state is not where expected")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -131,6 +132,8 @@ class Engine:
         self._api, self._rt, self._ctx = attachment.api, attachment.rt, attachment.ctx
         self._run = attachment.run  # every C call that may run JavaScript goes through it
         self._heap = HeapWatch(attachment, self._context.gc)
+        self._random_state = attachment.random_state
+        self._reseed()
         self._resolver = resolver
         self._slot = slot  # the running request, read by the callbacks below
         self._inspector: list[JSValue] = []  # describe, exception[, settle]
@@ -151,6 +154,19 @@ class Engine:
         self._heap.sample()
         request = self._slot.current
         return 1 if request is not None and request.budget.expired() else 0
+
+    def adopt(self, resolver: ModuleResolver) -> None:
+        """Make this forked copy of an engine made before the fork the child's own: its
+        imports resolve through ``resolver``, and its ``Math.random`` continues from a state
+        of its own, not the one every copy of the parent's context holds."""
+        self._resolver = resolver
+        self._reseed()
+
+    def _reseed(self) -> None:
+        """Seed ``Math.random`` from the system's randomness, not from the clock's
+        microseconds as ``JS_NewContext`` did (two workers started in the same microsecond,
+        or forked from one context, would draw the same numbers)."""
+        self._random_state.value = int.from_bytes(os.urandom(8), "little") or 1
 
     # -- the binding's own knobs --
 

@@ -6,9 +6,12 @@ does that once; the supervisor (``vmctl/supervisor/workers/forkserver.py``) star
 end of a Unix ``SOCK_SEQPACKET`` socket pair as its stdin and asks it for workers over
 the control protocol of ``vmctl/protocol/forking.py``.
 
-It is a single-threaded poll loop, and holds no thread and no JavaScript context when it
-forks (a fork copies only the calling thread: a lock another thread held would stay held
-in the child forever, and a QuickJS runtime must not be shared). It watches:
+Before it serves, it makes one session ahead (:meth:`JsSession.ahead`: a context with the
+prelude loaded and warmed up, bound to no worktree) that it never runs again: each child
+adopts its copy of it, so the workers share those pages with the server until they write
+them, instead of each building a context of its own. It is a single-threaded poll loop, and
+holds no thread when it forks (a fork copies only the calling thread: a lock another thread
+held would stay held in the child forever). It watches:
 
 - **the control socket.** A :class:`Fork` record brings the worker's stdin, stdout and
   stderr; the server forks, answers :class:`Forked` with a pidfd of the child attached
@@ -23,8 +26,8 @@ The child becomes what ``python -m vmctl.worker`` would have been: its own sessi
 process group, a parent-death signal (SIGKILL when this server dies, which itself dies
 with the daemon: see the supervisor's module), the three fds as 0, 1 and 2 and nothing
 else open, the worktree as cwd, the resource limits and the environment the supervisor
-computed, then the worker's ``main``, and ``os._exit`` with its status: it never returns
-into this loop.
+computed, then the worker's ``main`` (which adopts the session made ahead), and
+``os._exit`` with its status: it never returns into this loop.
 """
 
 from __future__ import annotations
@@ -73,9 +76,10 @@ CHILD_SETUP_FAILED = 127
 class Server:
     """The loop: fork on request, reap and report the workers, kill them all at the end."""
 
-    def __init__(self, control: socket.socket, netns: bool) -> None:
+    def __init__(self, control: socket.socket, netns: bool, ahead: JsSession | None) -> None:
         self._control = control
         self._netns = netns
+        self._ahead = ahead
         self._jail = jail.prepare()
         self._poll = select.poll()  # not epoll: a poll object holds no fd a child could inherit
         self._poll.register(control, select.POLLIN)
@@ -136,7 +140,7 @@ class Server:
             self._send(ForkFailed(id=request.id, message=f"fork failed: {exc}"))
             return
         if pid == 0:
-            _become_worker(request, fds, self._control, self._pid, self._jail)
+            _become_worker(request, fds, self._control, self._pid, self._jail, self._ahead)
         try:
             # Opened before the child can be reaped (only we reap it), so it is that child.
             pidfd = os.pidfd_open(pid)
@@ -174,7 +178,12 @@ class Server:
 
 
 def _become_worker(
-    request: Fork, fds: list[int], control: socket.socket, server: int, ready: jail.Preparation
+    request: Fork,
+    fds: list[int],
+    control: socket.socket,
+    server: int,
+    ready: jail.Preparation,
+    ahead: JsSession | None,
 ) -> NoReturn:
     """In the child: set up as a spawned worker would be, run the worker, exit. Never returns."""
     code = CHILD_SETUP_FAILED
@@ -186,7 +195,7 @@ def _become_worker(
             print(f"vmctl worker: cannot start: {exc}", file=sys.stderr)
         else:
             code = 1  # for an uncaught exception, as ``python -m vmctl.worker`` would
-            code = worker_main()
+            code = worker_main(ahead)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -254,12 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     # parser made; the throwaway session that compiled them is collected before any fork.
     JsSession.precompile()
     load_parser()
+    # The context each worker adopts: made after the throwaway session of precompile() is
+    # gone, so it is the one a fresh worker would have made.
+    gc.collect()
+    ahead = JsSession.ahead()
     gc.collect()
     _trim_heap()
     # What is imported stays shared with every worker: the collector need not look at it
     # again, nor touch (and so copy) its pages.
     gc.freeze()
-    Server(control, netns).serve()
+    Server(control, netns, ahead).serve()
     return 0
 
 
