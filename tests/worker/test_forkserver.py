@@ -33,6 +33,10 @@ from vmctl.protocol.forking import (
     decode_fork_reply,
     encode_record,
 )
+from vmctl.worker.channel import FrameWriter
+from vmctl.worker.engine import ImportRefused
+from vmctl.worker.session import JsSession
+from vmctl.worker.worktree import PathRefused
 
 from .jsworker import LIMITS, TIMEOUT
 
@@ -204,6 +208,28 @@ def test_each_forked_worker_makes_the_server_context_its_own(tmp_path: Path) -> 
         # What one worker defines is its own: the other's copy never sees it.
         seen = _answer(workers[1], ExecRepl(id=3, code="String(globalThis.mine)", limits=LIMITS))
         assert seen != randoms[0] and seen != b""
+
+
+def test_the_session_made_ahead_reaches_no_file_until_a_worker_adopts_it(
+    worktree: Path,
+) -> None:
+    (worktree / "a.js").write_text("1")
+    session = JsSession.ahead()
+    assert session is not None
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        before = session._worktree
+        assert before.root == os.devnull
+        with pytest.raises(PathRefused):
+            before.locate("etc/passwd")
+        for specifier in ("/etc/passwd", "etc/passwd", "../etc/passwd"):
+            with pytest.raises(ImportRefused):
+                before.resolve("<repl:1>", specifier, (".js",))
+        session.adopt(str(worktree), FrameWriter(sink))
+        assert session._worktree.locate("a.js") == "a.js"
+    finally:
+        session.close()
+        os.close(sink)
 
 
 def test_an_unusable_worktree_fails_that_child_not_the_server(tmp_path: Path) -> None:
