@@ -4,11 +4,14 @@
   (store/eventlog.py), its two events appended (input echo and value), and its
   final record committed with them in one group commit (the template and settings
   come from the daemon's memory, sessions/catalog.py: no read);
-- finish_execution with 1, 100 and N events: the execution's final row and its
-  events in one transaction (what every execution costs at its end);
-- list_events of N events: what GET /executions/{id}/events reads.
+- finish_execution with 1, 100 and N events: the execution's log opened, its
+  events appended, and its final row committed with them in one transaction
+  (rows.finish_execution and the events: what every execution costs at its end);
+- list_events of N events: what GET /executions/{id}/events reads, one page of
+  them as the JSON the API answers (Store.events_page).
 
-Rows are built before the clock starts; only the awaited store calls are timed.
+Records and payloads are built before the clock starts; the clock times the store's
+part only (for a commit, the appends to the log with it, as the daemon makes them).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from benchmarks.cpu import CpuMeter
 from benchmarks.errors import BenchmarkError
 from benchmarks.plan import Plan
 from benchmarks.stats import Summary, per_second, summarize
-from vmctl.api.models import Event, Execution, ExecutionStatus, Session, Settings, Template
+from vmctl.api.models import Execution, Session, Settings, Template
 from vmctl.supervisor.store import Store, open_store
 from vmctl.supervisor.store.models import new_id, utc_now
 
@@ -60,20 +63,29 @@ async def _session(store: Store, worktree: str) -> Session:
     return session
 
 
-def _execution(session_id: str, status: ExecutionStatus = "ok") -> Execution:
-    now = utc_now()
-    return Execution(
-        id=new_id(), session_id=session_id, kind="repl", status=status, started_at=now, ended_at=now
+def _execution(session_id: str) -> tuple[Execution, Execution]:
+    """A running record and its final one."""
+    running = Execution(
+        id=new_id(), session_id=session_id, kind="repl", status="running", started_at=utc_now()
     )
+    return running, msgspec.structs.replace(running, status="ok", ended_at=utc_now())
 
 
-def _events(execution_id: str, count: int) -> list[Event]:
-    """``count`` console events, the usual kind of a long execution."""
-    ts = utc_now()
+def _payloads(count: int) -> list[str]:
+    """``count`` console payloads, the usual kind of event of a long execution, as a
+    recorder hands them to the log: JSON text."""
     return [
-        Event(execution_id, seq, ts, "console", {"level": "log", "text": f"line {seq}"})
+        msgspec.json.encode({"level": "log", "text": f"line {seq}"}).decode()
         for seq in range(1, count + 1)
     ]
+
+
+async def _commit(store: Store, running: Execution, final: Execution, payloads: list[str]) -> None:
+    """An execution's events and final row, committed as the daemon does (sessions/execution.py)."""
+    log = store.events.open(running)
+    for payload in payloads:
+        log.append("console", payload, running.started_at)
+    await log.finish(final)
 
 
 async def _repl_calls(store: Store, session: Session, count: int) -> Summary:
@@ -82,8 +94,7 @@ async def _repl_calls(store: Store, session: Session, count: int) -> Summary:
     samples: list[float] = []
     meter = CpuMeter(workers=False)
     for _ in range(count):
-        running = _execution(session.id, status="running")
-        finished = msgspec.structs.replace(running, status="ok", ended_at=utc_now())
+        running, finished = _execution(session.id)
         echo = msgspec.json.encode({"text": "1+1"}).decode()
         value = msgspec.json.encode({"type": "number", "preview": "2", "json": 2}).decode()
         started = time.perf_counter()
@@ -98,12 +109,12 @@ async def _repl_calls(store: Store, session: Session, count: int) -> Summary:
 
 async def _finish(store: Store, session_id: str, events: int, count: int) -> Summary:
     executions = [_execution(session_id) for _ in range(count)]
-    batches = [(execution, _events(execution.id, events)) for execution in executions]
+    payloads = _payloads(events)
     samples: list[float] = []
     meter = CpuMeter(workers=False)
-    for execution, rows in batches:
+    for running, final in executions:
         started = time.perf_counter()
-        await store.finish_execution(execution, rows)
+        await _commit(store, running, final, payloads)
         samples.append(time.perf_counter() - started)
     rate = per_second(events, statistics.median(samples), "events/s")
     noun = "event" if events == 1 else "events"
@@ -112,15 +123,15 @@ async def _finish(store: Store, session_id: str, events: int, count: int) -> Sum
 
 
 async def _list(store: Store, session_id: str, events: int, count: int) -> Summary:
-    execution = _execution(session_id)
-    await store.finish_execution(execution, _events(execution.id, events))
+    running, final = _execution(session_id)
+    await _commit(store, running, final, _payloads(events))
     samples: list[float] = []
     meter = CpuMeter(workers=False)
     for _ in range(count):
         started = time.perf_counter()
-        listed = await store.list_events(execution.id)
+        page = await store.events_page(running.id, 0, events)
         samples.append(time.perf_counter() - started)
-        if len(listed) != events:
-            raise BenchmarkError(f"list_events gave {len(listed)} events, not {events}")
+        if page.last_seq != events or page.more:
+            raise BenchmarkError(f"list_events ended at seq {page.last_seq}, not {events}")
     rate = per_second(events, statistics.median(samples), "events/s")
     return summarize(GROUP, f"list_events of {events:,}", samples, rate, meter.per_op(count))

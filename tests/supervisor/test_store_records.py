@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 
+import msgspec
 import pytest
 
 from supervisor.stores import (
     T0,
     T1,
+    WAIT,
     a_session,
     an_execution,
+    append_console,
+    committed_running,
+    console,
+    ended,
     events,
     given_session,
     given_template,
+    recorded,
     sql,
+    stored_events,
 )
 from vmctl.api.models import Execution, ExecutionMetrics
 from vmctl.supervisor.store import (
-    Duplicate,
     RowNotFound,
     Store,
     StoreError,
@@ -81,14 +89,14 @@ def test_sqlite_errors_reach_callers_as_store_errors(runner: asyncio.Runner, sto
     assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
 
 
-# -- executions and events
+# -- executions and events, written through the event log
 
 
 def test_an_execution_round_trips_with_its_json_fields(
     runner: asyncio.Runner, store: Store
 ) -> None:
     session = runner.run(given_session(store))
-    execution = Execution(
+    running = Execution(
         id=new_id(),
         session_id=session.id,
         kind="run_file",
@@ -98,25 +106,40 @@ def test_an_execution_round_trips_with_its_json_fields(
         args={"n": [1, 2, {"deep": None}]},
         env={"HOME": "/x"},
     )
-    runner.run(store.insert_execution(execution))
-    assert runner.run(store.get_execution(execution.id)) == execution
+    log = runner.run(committed_running(store, running))
+    assert runner.run(store.get_execution(running.id)) == running
 
-    execution.status, execution.ended_at = "error", T1
-    execution.error = {"code": "EXECUTION_TIMEOUT", "limit": "wall_ms", "limit_value": 5}
-    execution.result = {"type": "number", "preview": "2", "json": 2}
-    execution.metrics = ExecutionMetrics(wall_ms=1.5, cpu_ms=1.25, events=0, output_bytes=9)
-    runner.run(store.finish_execution(execution, []))
+    final = msgspec.structs.replace(
+        ended(running, "error"),
+        error={"code": "EXECUTION_TIMEOUT", "limit": "wall_ms", "limit_value": 5},
+        result={"type": "number", "preview": "2", "json": 2},
+        metrics=ExecutionMetrics(wall_ms=1.5, cpu_ms=1.25, events=0, output_bytes=9),
+    )
+    runner.run(log.finish(final))
 
-    assert runner.run(store.get_execution(execution.id)) == execution
+    assert runner.run(store.get_execution(running.id)) == final
 
 
 def test_an_execution_of_an_unknown_session_raises_not_found(
     runner: asyncio.Runner, store: Store
 ) -> None:
-    execution = an_execution(new_id())
-    for write in (store.insert_execution(execution), store.finish_execution(execution, [])):
-        with pytest.raises(RowNotFound, match="session"):
-            runner.run(write)
+    unknown = new_id()
+    committed_first, quick = an_execution(unknown), an_execution(unknown)
+
+    async def scenario() -> None:
+        log = store.events.open(committed_first)
+        with pytest.raises(RowNotFound, match=f"session {unknown} not found"):
+            await log.commit_running()
+        store.events.discard(log)
+        # Its ended record stays in the log's memory, tried again until the store closes.
+        with pytest.raises(RowNotFound, match=f"session {unknown} not found"):
+            await recorded(store, quick, ended(quick), count=1)
+
+    runner.run(scenario())
+
+    for execution in (committed_first, quick):
+        assert runner.run(store.get_execution(execution.id)) is None
+        assert runner.run(stored_events(store, execution.id)) == []
 
 
 def test_executions_are_listed_newest_first_per_session_up_to_a_limit(
@@ -126,7 +149,7 @@ def test_executions_are_listed_newest_first_per_session_up_to_a_limit(
     other = runner.run(given_session(store))
     made = [an_execution(session.id, T0)] + [an_execution(session.id, T1) for _ in range(3)]
     for execution in [*made, an_execution(other.id, T1)]:
-        runner.run(store.insert_execution(execution))
+        runner.run(committed_running(store, execution))
 
     assert runner.run(store.list_executions(session.id)) == made[::-1]
     assert runner.run(store.list_executions(session.id, limit=2)) == made[:1:-1]
@@ -134,76 +157,84 @@ def test_executions_are_listed_newest_first_per_session_up_to_a_limit(
 
 def test_finish_writes_the_final_row_and_its_events(runner: asyncio.Runner, store: Store) -> None:
     session = runner.run(given_session(store))
-    execution = an_execution(session.id)
-    runner.run(store.insert_execution(execution))
+    running = an_execution(session.id)
+    final = ended(running)
 
-    execution.status = "ok"
-    runner.run(store.finish_execution(execution, events(execution.id, [1, 2, 3, 4])))
+    async def scenario() -> None:
+        log = await committed_running(store, running)
+        append_console(log, 4)
+        await log.finish(final)
 
-    assert runner.run(store.get_execution(execution.id)) == execution
-    assert runner.run(store.list_events(execution.id)) == events(execution.id, [1, 2, 3, 4])
-    assert runner.run(store.list_events(execution.id, after_seq=2)) == events(execution.id, [3, 4])
-    assert runner.run(store.list_events(execution.id, after_seq=4)) == []
+    runner.run(scenario())
 
-
-def test_finish_records_an_execution_that_was_never_inserted(
-    runner: asyncio.Runner, store: Store
-) -> None:
-    session = runner.run(given_session(store))
-    execution = an_execution(session.id, status="error")
-
-    runner.run(store.finish_execution(execution, events(execution.id, [1])))
-
-    assert runner.run(store.list_executions(session.id)) == [execution]
-    assert len(runner.run(store.list_events(execution.id))) == 1
+    assert runner.run(store.get_execution(running.id)) == final
+    assert runner.run(stored_events(store, running.id)) == events(running.id, [1, 2, 3, 4])
+    assert runner.run(stored_events(store, running.id, after_seq=2)) == events(running.id, [3, 4])
+    assert runner.run(stored_events(store, running.id, after_seq=4)) == []
 
 
-def test_finish_with_a_clashing_seq_writes_neither_row_nor_events(
+def test_an_execution_that_ends_before_its_first_commit_is_written_as_it_ended(
     runner: asyncio.Runner, store: Store
 ) -> None:
     session = runner.run(given_session(store))
     running = an_execution(session.id)
-    runner.run(store.insert_execution(running))
-    finished = an_execution(session.id, status="ok")
-    finished.id = running.id
+    final = ended(running, "error")
 
-    with pytest.raises(Duplicate) as caught:
-        runner.run(store.finish_execution(finished, events(running.id, [1, 2, 2])))
+    runner.run(recorded(store, running, final, count=1))
 
-    assert caught.value.key == {"seq": None}
-    assert runner.run(store.get_execution(running.id)) == running
-    assert runner.run(store.list_events(running.id)) == []
+    assert runner.run(store.list_executions(session.id)) == [final]
+    assert runner.run(stored_events(store, running.id)) == events(running.id, [1])
 
 
-def test_an_execution_needs_its_session(runner: asyncio.Runner, store: Store) -> None:
-    unknown = new_id()
-    execution = an_execution(unknown, status="ok")
-    with pytest.raises(RowNotFound, match=f"session {unknown}"):
-        runner.run(store.finish_execution(execution, events(execution.id, [1])))
-    assert runner.run(store.get_execution(execution.id)) is None
-
-
-def test_an_event_of_another_execution_is_refused(runner: asyncio.Runner, store: Store) -> None:
+def test_a_commit_that_fails_writes_neither_the_final_row_nor_its_events(
+    runner: asyncio.Runner, store: Store, db_path: str
+) -> None:
     session = runner.run(given_session(store))
-    execution = an_execution(session.id)
-    runner.run(store.insert_execution(execution))
+    running = an_execution(session.id)
+    log = runner.run(committed_running(store, running))
+    # A failure in the middle of the group, after its row and first events (as a full disk
+    # would), made by SQLite itself.
+    sql(
+        db_path,
+        "CREATE TRIGGER refuse_third BEFORE INSERT ON events WHEN NEW.seq = 3"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
 
-    with pytest.raises(ValueError, match="belongs to execution"):
-        runner.run(store.finish_execution(execution, events(new_id(), [1])))
+    async def scenario() -> None:
+        append_console(log, 4)
+        with pytest.raises(StoreError, match="refused"):
+            await log.finish(ended(running))
+
+    runner.run(scenario())
+
+    assert runner.run(store.get_execution(running.id)) == running
+    assert runner.run(stored_events(store, running.id)) == []
+    assert log.events_lost == 4
 
 
-def test_finish_writes_fifty_thousand_events_in_one_call(
+def test_fifty_thousand_events_are_committed_in_order_a_window_at_a_time(
     runner: asyncio.Runner, store: Store
 ) -> None:
     session = runner.run(given_session(store))
-    execution = an_execution(session.id, status="ok")
+    running = an_execution(session.id)
 
-    runner.run(store.finish_execution(execution, events(execution.id, range(1, 50_001))))
+    async def scenario() -> None:
+        # As a flood reaches the log: console lines in batches, and no more while it is full.
+        log = store.events.open(running)
+        for first in range(1, 50_001, 500):
+            if log.full:
+                drained = asyncio.get_running_loop().create_future()
+                log.when_drained(functools.partial(drained.set_result, None))
+                await drained
+            lines = msgspec.json.encode([console(seq) for seq in range(first, first + 500)])
+            log.extend("console", 500, lines.decode(), T0)
+        await log.finish(ended(running))
 
-    got = runner.run(store.list_events(execution.id))
-    assert [e.seq for e in got] == list(range(1, 50_001))
-    assert got[-1].payload == {"level": "log", "text": "line 50000"}
-    assert len(runner.run(store.list_events(execution.id, after_seq=49_990))) == 10
+    runner.run(scenario())
+
+    got = runner.run(stored_events(store, running.id))
+    assert got == events(running.id, range(1, 50_001))
+    assert len(runner.run(store.events_after(running.id, 49_990, 100))) == 10
 
 
 # -- recovery
@@ -220,17 +251,19 @@ def test_recovery_crashes_live_sessions_and_cancels_running_executions(
     for session in (starting, ready, crashed, closed):
         runner.run(store.insert_session(session))
     with_events, without_events = an_execution(ready.id), an_execution(ready.id)
-    done = an_execution(closed.id, status="ok")
-    for execution in (with_events, without_events):
-        runner.run(store.insert_execution(execution))
-    # What a daemon killed mid-run would leave: events of an execution still running.
-    for event in events(with_events.id, [1, 2, 3]):
-        sql(
-            db_path,
-            "INSERT INTO events (execution_id, seq, ts, type, payload)"
-            f" VALUES ('{event.execution_id}', {event.seq}, '{event.ts}', 'console', '{{}}')",
-        )
-    runner.run(store.finish_execution(done, events(done.id, [1])))
+    done = an_execution(closed.id)
+
+    async def scenario() -> None:
+        # What a daemon killed mid-run would leave: two executions still running, one of
+        # them with events committed.
+        log = await committed_running(store, with_events)
+        await committed_running(store, without_events)
+        append_console(log, 3)
+        await log.wait(2, timeout=WAIT)
+        assert log.committed_seq == 3
+        await recorded(store, done, ended(done), count=1)
+
+    runner.run(scenario())
 
     assert runner.run(store.recover_abandoned("the daemon stopped")) == (2, 2)
 
@@ -243,10 +276,10 @@ def test_recovery_crashes_live_sessions_and_cancels_running_executions(
         assert got is not None and got.status == "cancelled" and got.ended_at is not None
         assert got.error == {"code": "CANCELLED", "message": "the daemon stopped"}
         assert got.metrics.events == last_seq
-        last = runner.run(store.list_events(execution.id))[-1]
+        last = runner.run(stored_events(store, execution.id))[-1]
         assert (last.seq, last.type) == (last_seq, "system")
         assert last.payload == {"level": "error", "message": "the daemon stopped"}
-    assert runner.run(store.get_execution(done.id)) == done
+    assert runner.run(store.get_execution(done.id)) == ended(done)
 
 
 def test_recovery_with_nothing_left_open_changes_nothing(

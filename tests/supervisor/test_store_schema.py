@@ -57,7 +57,7 @@ def test_reopening_keeps_the_data_and_the_version(runner: asyncio.Runner, db_pat
         async with await open_store(db_path) as store:
             template = await given_template(store, "kept")
         async with await open_store(db_path) as store:
-            assert await store.get_template(template.id) == template
+            assert await store.list_templates() == [template]
 
     runner.run(scenario())
     assert sql(db_path, "PRAGMA user_version") == [(store_schema.SCHEMA_VERSION,)]

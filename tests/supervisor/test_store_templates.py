@@ -13,7 +13,9 @@ from supervisor.stores import (
     a_template,
     given_session,
     given_template,
+    read_template,
     sql,
+    stored_events,
 )
 from vmctl.api.models import Capability, Limits, Runtime, SessionStatus, Settings, StartupFile
 from vmctl.supervisor.store import (
@@ -35,7 +37,7 @@ def test_a_template_comes_back_with_its_modules_and_libraries_sorted(
     runner.run(store.create_template(template, Settings(vm_id=template.id)))
     runner.run(store.add_library(template.id, "dayjs"))
 
-    got = runner.run(store.get_template(template.id))
+    got = runner.run(read_template(store, template.id))
 
     assert got is not None
     assert (got.exposed_modules, got.libraries) == (["fs", "zlib"], ["dayjs", "lodash"])
@@ -44,12 +46,12 @@ def test_a_template_comes_back_with_its_modules_and_libraries_sorted(
 
 def test_getters_return_none_for_unknown_ids(runner: asyncio.Runner, store: Store) -> None:
     unknown = new_id()
-    assert runner.run(store.get_template(unknown)) is None
     assert runner.run(store.get_template_detail(unknown)) is None
     assert runner.run(store.get_template_for_sessions(unknown)) is None
     assert runner.run(store.get_session(unknown)) is None
     assert runner.run(store.get_execution(unknown)) is None
-    assert runner.run(store.list_events(unknown)) == []
+    assert runner.run(store.events_after(unknown, 0, 10)) == []
+    assert runner.run(stored_events(store, unknown)) == []
     assert runner.run(store.list_executions(unknown)) == []
 
 
@@ -74,7 +76,7 @@ def test_a_taken_template_name_is_refused(runner: asyncio.Runner, store: Store) 
         runner.run(store.create_template(second, Settings(vm_id=second.id)))
 
     assert caught.value.name == "same"
-    assert runner.run(store.get_template(second.id)) is None
+    assert runner.run(store.get_template_detail(second.id)) is None
 
 
 def test_template_detail_holds_settings_capabilities_and_ordered_startup_files(
@@ -114,10 +116,9 @@ def test_put_settings_replaces_them_and_bumps_updated_at(
 
     runner.run(store.put_settings(settings))
 
-    read = runner.run(store.get_template_for_sessions(template.id))
-    assert read is not None and read[1] == settings
-    got = runner.run(store.get_template(template.id))
-    assert got is not None and got.updated_at > template.updated_at
+    detail = runner.run(store.get_template_detail(template.id))
+    assert detail is not None and detail.settings == settings
+    assert detail.template.updated_at > template.updated_at
 
 
 def test_put_settings_of_an_unknown_template_raises_not_found(
@@ -175,7 +176,7 @@ def test_modules_and_libraries_are_idempotent_and_removable(
     removed += [runner.run(store.remove_library(vm_id, "lodash")) for _ in range(2)]
     assert removed == [True, False, True, False]
 
-    got = runner.run(store.get_template(vm_id))
+    got = runner.run(read_template(store, vm_id))
     assert got is not None and (got.exposed_modules, got.libraries) == ([], [])
 
 
@@ -215,7 +216,7 @@ def test_a_template_with_a_session_not_closed_is_in_use(
         runner.run(store.delete_template(session.vm_id))
 
     assert caught.value.session_ids == [session.id]
-    assert runner.run(store.get_template(session.vm_id)) is not None
+    assert runner.run(store.get_template_detail(session.vm_id)) is not None
 
 
 def test_a_template_whose_sessions_are_closed_can_go_and_they_stay(

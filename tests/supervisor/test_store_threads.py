@@ -10,9 +10,11 @@ import pytest
 from supervisor.stores import (
     a_session,
     an_execution,
-    events,
+    append_console,
+    ended,
     given_session,
     given_template,
+    recorded,
     sql,
 )
 from vmctl.supervisor.store import (
@@ -28,11 +30,11 @@ def test_many_tasks_can_use_the_store_at_once(runner: asyncio.Runner, store: Sto
     async def one_session() -> int:
         session = a_session(vm_id)
         await store.insert_session(session)
-        execution = an_execution(session.id, status="ok")
-        await store.finish_execution(execution, events(execution.id, range(1, 11)))
+        execution = an_execution(session.id)
+        await recorded(store, execution, ended(execution), count=10)
         got = await store.get_session(session.id)
         assert got == session
-        return len(await store.list_events(execution.id))
+        return len(await store.events_after(execution.id, 0, 100))
 
     async def scenario() -> list[int]:
         return await asyncio.gather(*(one_session() for _ in range(100)))
@@ -44,38 +46,37 @@ def test_many_tasks_can_use_the_store_at_once(runner: asyncio.Runner, store: Sto
 def test_a_write_whose_caller_was_cancelled_is_still_done(
     runner: asyncio.Runner, store: Store
 ) -> None:
-    session = runner.run(given_session(store))
-    execution = an_execution(session.id, status="ok")
+    vm_id = runner.run(given_template(store)).id
+    session = a_session(vm_id)
 
     async def scenario() -> list[dict[str, Any]]:
         loop_errors: list[dict[str, Any]] = []
         asyncio.get_running_loop().set_exception_handler(lambda _, ctx: loop_errors.append(ctx))
-        finishing = asyncio.create_task(
-            store.finish_execution(execution, events(execution.id, range(1, 1001)))
-        )
+        inserting = asyncio.create_task(store.insert_session(session))
         await asyncio.sleep(0)  # the task runs up to its await: the job is queued
-        finishing.cancel()
+        inserting.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await finishing
+            await inserting
         # The writer works in order: once a later write is done, the earlier one is too.
-        await store.add_module(session.vm_id, "fs")
+        await store.add_module(vm_id, "fs")
         return loop_errors
 
     assert runner.run(scenario()) == []  # settling the cancelled future did not fail
-    assert runner.run(store.get_execution(execution.id)) == execution
-    assert len(runner.run(store.list_events(execution.id))) == 1000
+    assert runner.run(store.get_session(session.id)) == session
 
 
 def test_the_event_loop_runs_while_a_large_write_is_done(
     runner: asyncio.Runner, store: Store
 ) -> None:
     session = runner.run(given_session(store))
-    execution = an_execution(session.id, status="ok")
-    flood = events(execution.id, range(1, 50_001))
+    running = an_execution(session.id)
 
     async def scenario() -> int:
         ticks = 0
-        finishing = asyncio.create_task(store.finish_execution(execution, flood))
+        log = store.events.open(running)
+        while not log.full:  # the largest group a running execution hands the writer
+            append_console(log, 1000)
+        finishing = asyncio.create_task(log.finish(ended(running)))
         while not finishing.done():
             ticks += 1
             await asyncio.sleep(0.001)

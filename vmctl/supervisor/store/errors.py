@@ -9,7 +9,7 @@ else SQLite raises leaves its thread through :func:`as_store_error`::
     ├── RowNotFound         the template / session / execution referred to does not exist
     ├── TemplateNameTaken   another template has that name
     ├── TemplateInUse       a session of the template is not closed
-    └── Duplicate           a unique key (capability kind+name, startup file path, event seq)
+    └── Duplicate           a unique key (capability kind+name, startup file path)
 """
 
 from __future__ import annotations

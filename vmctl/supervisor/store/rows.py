@@ -9,7 +9,7 @@ encoded and decoded with msgspec, once each way.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import msgspec
@@ -17,7 +17,6 @@ import msgspec
 from vmctl.api.models import (
     MAX_JSON_DEPTH,
     Capability,
-    Event,
     Execution,
     ExecutionMetrics,
     Lifecycle,
@@ -30,7 +29,7 @@ from vmctl.api.models import (
     Template,
 )
 from vmctl.json_depth import nests_deeper
-from vmctl.supervisor.store.errors import Duplicate, RowNotFound, constraints
+from vmctl.supervisor.store.errors import RowNotFound, constraints
 from vmctl.supervisor.store.models import utc_now
 
 _encoder = msgspec.json.Encoder()
@@ -144,13 +143,6 @@ def execution_of(row: Sequence[Any]) -> Execution:
     )  # fmt: skip
 
 
-def event_rows(execution_id: str, events: Sequence[Event]) -> Iterator[tuple[Any, ...]]:
-    for e in events:
-        if e.execution_id != execution_id:
-            raise ValueError(f"event {e.seq} belongs to execution {e.execution_id}")
-        yield (e.execution_id, e.seq, e.ts, e.type, to_json(e.payload))
-
-
 EVENTS_PAGE_SQL = (
     "SELECT execution_id, seq, ts, type, payload FROM events"
     " WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -214,12 +206,6 @@ def _raw_object(text: str) -> msgspec.Raw:
             return msgspec.Raw(_encoder.encode({"unreadable": NOT_AN_OBJECT}))
         return msgspec.Raw(text.encode())
     return msgspec.Raw(_encoder.encode(decode_object(text)))
-
-
-def event_of(row: Sequence[Any]) -> Event:
-    execution_id, seq, ts, type, payload = row
-    payload = decode_object(payload)
-    return Event(execution_id=execution_id, seq=seq, ts=ts, type=type, payload=payload)
 
 
 def settings_of(row: Sequence[Any]) -> Settings:
@@ -343,18 +329,6 @@ def finish_execution(conn: sqlite3.Connection, execution: Execution) -> None:
     """The execution's final row: inserted, or replacing its running one."""
     with constraints(missing=RowNotFound("session", execution.session_id)):
         conn.execute(_EXECUTION_UPSERT, execution_row(execution))
-
-
-def insert_events(conn: sqlite3.Connection, execution_id: str, events: Sequence[Event]) -> None:
-    # SQLite does not say which row of the batch clashed, hence no seq value.
-    duplicate = Duplicate(
-        "event", {"seq": None}, f"execution {execution_id} already has an event with a seq given"
-    )
-    with constraints(
-        missing=RowNotFound("execution", execution_id),
-        unique={"events.execution_id, events.seq": duplicate},
-    ):
-        conn.executemany(EVENT_INSERT, event_rows(execution_id, events))
 
 
 def recover(conn: sqlite3.Connection, reason: str) -> tuple[int, int]:

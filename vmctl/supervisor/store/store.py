@@ -18,10 +18,14 @@ shutdown that cancels requests wants for the final record of an execution.
 Arguments are read on the store's thread, so callers must not change a Struct
 they passed until the call returns.
 
+Executions and events. They are written only through :attr:`Store.events`, the
+event log (``eventlog.py``), and read back with :meth:`Store.get_execution`,
+:meth:`Store.events_page` and :meth:`Store.events_after`.
+
 Consistency. An event can only be committed in a transaction that sees its
-execution's row (the foreign key sees to it), and ``finish_execution`` writes the
-final row and its events in one transaction, so a crash at any point leaves an
-execution and its events consistent: at worst ``running``, which
+execution's row (the foreign key sees to it), and the event log commits a final
+row in the same transaction as the execution's last events, so a crash at any
+point leaves an execution and its events consistent: at worst ``running``, which
 ``recover_abandoned`` closes at the next start.
 
 Sub-resource writes (capabilities, startup files, modules, libraries, settings)
@@ -39,7 +43,6 @@ from typing import Any, TypeVar
 
 from vmctl.api.models import (
     Capability,
-    Event,
     Execution,
     Session,
     Settings,
@@ -150,12 +153,6 @@ class Store:
     async def list_templates(self) -> list[Template]:
         """Every template, newest first."""
         return await self._reader.run(rows.read_templates)
-
-    async def get_template(self, template_id: str) -> Template | None:
-        templates = await self._reader.run(
-            functools.partial(rows.read_templates, template_id=template_id)
-        )
-        return templates[0] if templates else None
 
     async def get_template_detail(self, template_id: str) -> TemplateDetail | None:
         """The template with its settings, capabilities and startup files, read as one snapshot."""
@@ -360,28 +357,6 @@ class Store:
 
     # -- executions and events
 
-    async def insert_execution(self, execution: Execution) -> None:
-        """Record an execution as it starts. Raises RowNotFound (session).
-
-        A running execution's row goes through :attr:`events` instead, with its first group.
-        """
-        await self._writer.run(functools.partial(rows.insert_execution, execution=execution))
-
-    async def finish_execution(self, execution: Execution, events: Sequence[Event] = ()) -> None:
-        """Write the execution's final row and its events not yet appended, in one transaction.
-
-        The row is inserted if ``insert_execution`` never was (an execution
-        refused before it ran), else replaced. If the events cannot be written
-        (Duplicate), neither is the row. A running execution's events go through
-        :attr:`events` instead, and its final row with them.
-        """
-
-        def write(conn: sqlite3.Connection) -> None:
-            rows.finish_execution(conn, execution)
-            rows.insert_events(conn, execution.id, events)
-
-        await self._writer.run(write)
-
     async def get_execution(self, execution_id: str) -> Execution | None:
         sql = f"SELECT {rows.EXECUTION_COLUMNS} FROM executions WHERE id = ?"
         return await self._read_one(rows.execution_of, sql, (execution_id,))
@@ -393,17 +368,6 @@ class Store:
             f" ORDER BY started_at DESC, {rows.NEWEST_FIRST} LIMIT ?"
         )
         return await self._read_all(rows.execution_of, sql, (session_id, limit))
-
-    async def list_events(
-        self, execution_id: str, after_seq: int = 0, limit: int = -1
-    ) -> list[Event]:
-        """The execution's events with seq > after_seq, ascending; at most ``limit`` of them
-        (all when negative)."""
-        sql = (
-            "SELECT execution_id, seq, ts, type, payload FROM events"
-            " WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-        )
-        return await self._read_all(rows.event_of, sql, (execution_id, after_seq, limit))
 
     async def events_page(self, execution_id: str, after_seq: int, limit: int) -> rows.EventPage:
         """At most ``limit`` events with seq > after_seq, as the API's JSON array (see
