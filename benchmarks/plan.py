@@ -24,8 +24,8 @@ class Plan(msgspec.Struct, frozen=True):
     http_sessions: int  # session create -> ready, then close
     concurrent_sessions: int  # sessions driven at once
     concurrent_requests: int  # REPL requests per concurrent session
-    store_small: int  # finish_execution with 1 and with 100 events
-    store_large: int  # finish_execution with store_events events, then list_events of them
+    store_small: int  # executions of 1 and of 100 events, committed
+    store_large: int  # executions of store_events events, then events_page of them
     store_events: int
     live_floods: int  # 99,998 console lines through HTTP, persisted and read back
     live_ticks: int  # lines 20 ms apart whose visibility is timed

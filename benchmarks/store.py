@@ -4,11 +4,11 @@
   (store/eventlog.py), its two events appended (input echo and value), and its
   final record committed with them in one group commit (the template and settings
   come from the daemon's memory, sessions/catalog.py: no read);
-- finish_execution with 1, 100 and N events: the execution's log opened, its
-  events appended, and its final row committed with them in one transaction
-  (rows.finish_execution and the events: what every execution costs at its end);
-- list_events of N events: what GET /executions/{id}/events reads, one page of
-  them as the JSON the API answers (Store.events_page).
+- an execution of 1, 100 and N events committed: its log opened, its events
+  appended, and its final row committed with them in one transaction (what every
+  execution costs the store at its end);
+- events_page of N events: what GET /executions/{id}/events reads, one page of
+  them as the JSON the API answers.
 
 Records and payloads are built before the clock starts; the clock times the store's
 part only (for a commit, the appends to the log with it, as the daemon makes them).
@@ -118,7 +118,7 @@ async def _finish(store: Store, session_id: str, events: int, count: int) -> Sum
         samples.append(time.perf_counter() - started)
     rate = per_second(events, statistics.median(samples), "events/s")
     noun = "event" if events == 1 else "events"
-    name = f"finish_execution, {events:,} {noun}"
+    name = f"an execution of {events:,} {noun}, committed"
     return summarize(GROUP, name, samples, rate, meter.per_op(count))
 
 
@@ -132,6 +132,6 @@ async def _list(store: Store, session_id: str, events: int, count: int) -> Summa
         page = await store.events_page(running.id, 0, events)
         samples.append(time.perf_counter() - started)
         if page.last_seq != events or page.more:
-            raise BenchmarkError(f"list_events ended at seq {page.last_seq}, not {events}")
+            raise BenchmarkError(f"events_page ended at seq {page.last_seq}, not {events}")
     rate = per_second(events, statistics.median(samples), "events/s")
-    return summarize(GROUP, f"list_events of {events:,}", samples, rate, meter.per_op(count))
+    return summarize(GROUP, f"events_page of {events:,}", samples, rate, meter.per_op(count))

@@ -46,7 +46,7 @@ def test_quick_run_prints_the_machine_and_a_row_per_scenario() -> None:
     assert set(rows) == set(GROUPS)
     assert "REPL 1+1 round trip" in result.stdout
     assert "POST /executions/repl 1+1" in result.stdout
-    assert "finish_execution, 10,000 events" in result.stdout
+    assert "an execution of 10,000 events, committed" in result.stdout
     # Every one of issue 14's targets has its row in the default groups, and a verdict.
     targets = result.stdout.split("\nTargets\n", 1)[1].splitlines()[3:]
     assert len(targets) == len(TARGETS)
