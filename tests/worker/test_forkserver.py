@@ -33,6 +33,7 @@ from vmctl.protocol.forking import (
     decode_fork_reply,
     encode_record,
 )
+from vmctl.worker import capi
 from vmctl.worker.channel import FrameWriter
 from vmctl.worker.engine import ImportRefused
 from vmctl.worker.session import JsSession
@@ -230,6 +231,12 @@ def test_the_session_made_ahead_reaches_no_file_until_a_worker_adopts_it(
     finally:
         session.close()
         os.close(sink)
+
+
+def test_no_session_is_made_ahead_for_a_degraded_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A degraded engine cannot reseed its copies' Math.random: each worker then makes its own.
+    monkeypatch.setattr(capi, "ENGINE_VERSION", "0.0.0")
+    assert JsSession.ahead() is None
 
 
 def test_an_unusable_worktree_fails_that_child_not_the_server(tmp_path: Path) -> None:
