@@ -6,9 +6,9 @@ requested layer is applied or :class:`JailError` is raised: the caller then exit
 instead of running the worker with fewer walls than the supervisor reported.
 
 The order matters: no_new_privs first (Landlock and seccomp need it); Landlock while
-the process can still open what it grants; the capability bounding set and the uid
-while it still has the capabilities to change them; seccomp last, since it also
-forbids what the steps before it did.
+the process can still open what it grants; the uid, then the capability sets, while it
+still has the capabilities to change them; seccomp last, since it also forbids what the
+steps before it did.
 """
 
 from __future__ import annotations
