@@ -30,3 +30,12 @@ def nests_deeper(value: object, depth: int) -> bool:
             return False
         level = below
     return bool(level)
+
+
+def too_few_brackets(text: str | bytes, depth: int) -> bool:
+    """Whether JSON text surely nests no deeper than ``depth`` without being decoded: it
+    holds no more brackets than that (those inside strings count too, so a count under
+    ``depth`` proves it; one over it proves nothing)."""
+    if isinstance(text, bytes):
+        return text.count(b"[") + text.count(b"{") <= depth
+    return text.count("[") + text.count("{") <= depth

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from vmctl.json_depth import MAX_DEPTH, nests_deeper
+from vmctl.json_depth import MAX_DEPTH, nests_deeper, too_few_brackets
 
 PROTOCOL_VERSION = 1
 
@@ -297,7 +297,7 @@ def _raw_nests_deeper(raw: msgspec.Raw | msgspec.UnsetType, depth: int) -> bool:
     if raw is msgspec.UNSET:
         return False
     text = bytes(raw)
-    if text.count(b"[") + text.count(b"{") <= depth:
+    if too_few_brackets(text, depth):
         return False
     try:
         return nests_deeper(msgspec.json.decode(text), depth)

@@ -28,7 +28,7 @@ from vmctl.api.models import (
     StartupFile,
     Template,
 )
-from vmctl.json_depth import nests_deeper
+from vmctl.json_depth import nests_deeper, too_few_brackets
 from vmctl.supervisor.store.errors import RowNotFound, constraints
 from vmctl.supervisor.store.models import utc_now
 
@@ -66,7 +66,7 @@ def decode_object(text: str) -> dict[str, Any]:
     """A JSON object column, with whatever nests deeper than :data:`CLIP_DEPTH` replaced by
     :data:`NESTED_TOO_DEEPLY`."""
     # Fewer brackets than levels cannot nest too deep: the common case is one count away.
-    if text.count("[") + text.count("{") <= CLIP_DEPTH:
+    if too_few_brackets(text, CLIP_DEPTH):
         return _decode_dict(text)
     try:
         value = _decode_dict(text)
@@ -199,7 +199,7 @@ def events_after(
 
 def _raw_object(text: str) -> msgspec.Raw:
     """A JSON object column as it goes out: as stored when it reads back well, else fixed."""
-    if text.count("[") + text.count("{") <= CLIP_DEPTH:
+    if too_few_brackets(text, CLIP_DEPTH):
         try:
             _decode_dict(text)  # the check; the value itself is not needed
         except msgspec.DecodeError:
