@@ -10,7 +10,8 @@ its body), then hands it to the method that changes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -48,8 +49,16 @@ class Templates:
         self._config = config
         self._changed = changed or (lambda template_id: None)
         # Templates, settings and startup files as sessions read them; every write below
-        # goes through catalog.changing, so none is served stale once it has been answered.
+        # goes through _changing, so none is served stale once it has been answered.
         self.catalog = Catalog(store)
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, template_id: str) -> AsyncIterator[None]:
+        """Around every write of a template's rows: the catalog forgets it (before and
+        after), and once the write succeeded ``changed`` is told (the pool drains it)."""
+        async with self.catalog.changing(template_id):
+            yield
+        self._changed(template_id)
 
     # -- templates --------------------------------------------------------------------
 
@@ -81,9 +90,8 @@ class Templates:
         return detail
 
     async def delete(self, template: Template) -> None:
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await store_call(self._store.delete_template(template.id))
-        self._changed(template.id)
 
     async def settings(self, template_id: str) -> Settings:
         """The template's settings (the defaults if it has none stored)."""
@@ -108,9 +116,8 @@ class Templates:
             lifecycle=_patched(current.lifecycle, lifecycle or {}),
         )
         _check_settings(settings)
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await store_call(self._store.put_settings(settings))
-        self._changed(template.id)
         return settings
 
     # -- what a template names --------------------------------------------------------
@@ -121,9 +128,8 @@ class Templates:
         capability = Capability(
             id=new_id(), vm_id=template.id, kind=kind, name=name, enabled=enabled, config=config
         )
-        async with self.catalog.changing(template.id):  # its updated_at changes
+        async with self._changing(template.id):  # its updated_at changes
             await store_call(self._store.add_capability(capability))
-        self._changed(template.id)
         return capability
 
     async def list_capabilities(self, template: Template) -> list[Capability]:
@@ -142,9 +148,8 @@ class Templates:
         startup = StartupFile(
             id=new_id(), vm_id=template.id, path=cleaned, order_index=order_index, mode="eval"
         )
-        async with self.catalog.changing(template.id):  # its updated_at changes
+        async with self._changing(template.id):  # its updated_at changes
             await store_call(self._store.add_startup_file(startup))
-        self._changed(template.id)
         return startup
 
     async def list_startup_files(self, template: Template) -> list[StartupFile]:
@@ -156,26 +161,22 @@ class Templates:
         return entry.startup if entry is not None else ()
 
     async def add_module(self, template: Template, name: str) -> str:
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await store_call(self._store.add_module(template.id, check_module(name)))
-        self._changed(template.id)
         return name
 
     async def remove_module(self, template: Template, name: str) -> None:
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await self._store.remove_module(template.id, name)
-        self._changed(template.id)
 
     async def add_library(self, template: Template, name: str) -> str:
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await store_call(self._store.add_library(template.id, check_library_name(name)))
-        self._changed(template.id)
         return name
 
     async def remove_library(self, template: Template, name: str) -> None:
-        async with self.catalog.changing(template.id):
+        async with self._changing(template.id):
             await self._store.remove_library(template.id, name)
-        self._changed(template.id)
 
 
 def _patched(current: S, given: Mapping[str, Any]) -> S:
