@@ -26,12 +26,13 @@ are third-party code); snippets, startup files and file runs are strict with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
@@ -149,6 +150,19 @@ def _well_formed(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _writer_to_nowhere() -> Iterator[FrameWriter]:
+    """A frame writer to /dev/null, for a session the fork server runs before it forks;
+    closed afterwards (which joins its console thread, if a warm-up started it)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    writer = FrameWriter(devnull)
+    try:
+        yield writer
+    finally:
+        writer.close()
+        os.close(devnull)
+
+
 def _value_frame(request_id: int, described: str) -> Value:
     """The Value frame of the inspector's description of a value."""
     value = _decode_payload(described, _Described)
@@ -203,17 +217,12 @@ class JsSession:
         session that runs nothing: the fork server calls it before it forks, so each worker
         reads the bytecode instead of parsing the prelude again. The session is closed; its
         context goes with the next collection (the caller collects before it forks)."""
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        writer = FrameWriter(devnull)
-        try:
+        with _writer_to_nowhere() as writer:
             session = cls("/", writer)
             for filename, source in webapis.lazy_scripts().values():
                 session._engine.compile(source, filename)
             session._warm()
             session.close()
-        finally:
-            writer.close()  # joins its console thread, if the warm-up started it
-            os.close(devnull)
 
     @classmethod
     def ahead(cls) -> JsSession | None:
@@ -225,14 +234,9 @@ class JsSession:
 
         It has written no frame, and its worktree until adopted is ``/dev/null``, a file:
         every path under it names nothing, so no file is reachable before the adopt."""
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        writer = FrameWriter(devnull)
-        try:
+        with _writer_to_nowhere() as writer:
             session = cls(os.devnull, writer)
             session.warm_up()
-        finally:
-            writer.close()
-            os.close(devnull)
         if not isinstance(session._engine, Engine):
             session.close()
             return None
