@@ -408,11 +408,11 @@ def _positive_int(value: str) -> int:
 def _collect_less() -> None:
     """Keep the cyclic collector out of the request path.
 
-    A console flood makes a tuple per event, and at CPython's default threshold the
-    collector ran every 700 of them, each full pass walking every object the daemon
-    imported: about a tenth of the daemon's time in a flood. What was imported is frozen
-    (never walked again), and young collections come 30 times less often; the daemon's
-    cycles are few, so what waits for them stays small.
+    At CPython's default threshold the collector runs every 700 container allocations,
+    each full pass walking every object the daemon imported: when a console flood still
+    made a tuple per event, that was about a tenth of the daemon's time in a flood. What
+    was imported is frozen (never walked again), and young collections come 30 times less
+    often; the daemon's cycles are few, so what waits for them stays small.
     """
     gc.collect()
     gc.freeze()

@@ -169,8 +169,7 @@ class Gate(_HttpOnly):
         if refusal is not None:
             await envelope(refusal)(scope, receive, send)
             return
-        length = header(scope, b"content-length")
-        if length is not None and length.isdigit() and not header(scope, b"transfer-encoding"):
+        if _declared_length(scope) is not None and not header(scope, b"transfer-encoding"):
             # The connection reads no more than a Content-Length: it is within the limit.
             await self.app(scope, receive, send)
         else:
@@ -232,10 +231,16 @@ def _has_body(scope: Scope) -> bool:
 
 def length_refusal(scope: Scope, max_bytes: int) -> RequestError | None:
     """``PAYLOAD_TOO_LARGE`` at once when the Content-Length says the body is too large."""
-    length = header(scope, b"content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
+    length = _declared_length(scope)
+    if length is not None and length > max_bytes:
         return too_large(max_bytes)
     return None
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The body's length as a plain-number Content-Length declares it, if one does."""
+    length = header(scope, b"content-length")
+    return int(length) if length is not None and length.isdigit() else None
 
 
 def bounded(receive: Receive, max_bytes: int) -> Receive:
