@@ -495,12 +495,16 @@ class SessionManager:
         await live.wait_idle()
         await live.handle.aclose()
         if live.watcher is not None:
-            await live.watcher
+            # A watcher that saw the death before the session was retired waits for the
+            # session's lock, which our caller may hold (a restart, a close): waiting for it
+            # would wait for ever. It has nothing left to do: the session is retired.
+            live.watcher.cancel()
+            await asyncio.wait([live.watcher])
 
     async def _watch(self, live: LiveSession) -> None:
         await live.handle.wait_exited()
-        # Retired on purpose (close, restart, shutdown): whoever did it holds the
-        # session lock and is waiting for this task, so it must not take the lock.
+        # Retired on purpose (close, restart, shutdown): not a crash. A session retired
+        # while this waits for its lock in _mark_crashed is not either: _retire cancels it.
         if not live.retired:
             await self._mark_crashed(live)
             if self._accepting:
