@@ -57,6 +57,7 @@ ANSWER_BOUND = 8.0
 DAEMON_ARGS = ("--heartbeat-interval", "0.5")
 RSS_SLACK = 64 * 2**20
 FD_SLACK = 20
+LOG_LINES = 300  # of the daemons' log (both write one file), printed when the test fails
 
 SNIPPETS = {
     "plain": "globalThis.n = (globalThis.n || 0) + 1",
@@ -101,9 +102,14 @@ class Chaos:
         self.up = threading.Event()
         self._lock = threading.Lock()
         home.mkdir()
-        self.daemon = self._start()
+        # The daemon up now and its epoch, swapped as one: a client thread takes both.
+        self.current = (self.epoch, self._start())
         self.baseline = _usage(self.daemon)
         self.up.set()
+
+    @property
+    def daemon(self) -> Daemon:
+        return self.current[1]
 
     def _start(self) -> Daemon:
         daemon = Daemon(self.home, DAEMON_ARGS, {})
@@ -123,15 +129,16 @@ class Chaos:
         with self._lock:
             self.epoch += 1
         self.daemon.stop(signal.SIGKILL)
-        self.daemon = self._start()
-        self.baseline = _usage(self.daemon)
+        daemon = self._start()
+        self.current = (self.epoch, daemon)
+        self.baseline = _usage(daemon)
         self.up.set()
 
     @contextlib.contextmanager
     def client(self) -> Iterator[tuple[httpx.Client, int]]:
         """A client of the daemon up now, and the epoch it belongs to (bounded wait for one)."""
         assert self.up.wait(30.0), "the restarted daemon never came up"
-        epoch, daemon = self.epoch, self.daemon
+        epoch, daemon = self.current  # one read: never the new epoch with the killed daemon
         with daemon.client() as client:
             yield client, epoch
 
@@ -143,10 +150,10 @@ class Chaos:
         start = time.monotonic()
         try:
             response = client.request(method, path, json=body)
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             if self.epoch != epoch or not self.up.is_set():
                 return None
-            raise
+            raise AssertionError(self._stuck(f"{method} {path} {body}", start, exc)) from exc
         status = str(response.status_code)
         if response.status_code >= 500:
             status += " " + str(response.json().get("error", {}).get("code"))
@@ -155,6 +162,20 @@ class Chaos:
         with self._lock:
             self.answers.append(answer)
         return response
+
+    def _stuck(self, request: str, start: float, exc: Exception) -> str:
+        """What is known of a request the daemon up now did not answer: when it was sent,
+        and the daemon's process state."""
+        took = time.monotonic() - start
+        sent = time.strftime("%H:%M:%S", time.localtime(time.time() - took))
+        try:
+            state = psutil.Process(self.daemon.proc.pid).status()
+        except psutil.Error as error:
+            state = repr(error)
+        return (
+            f"{request} (epoch {self.epoch}): {exc!r} after {took:.1f} s, sent at {sent}; "
+            f"the daemon is {state} (its log is printed below)"
+        )
 
 
 def _usage(daemon: Daemon) -> tuple[int, int]:
@@ -309,8 +330,12 @@ def test_chaos_keeps_answers_records_and_resources_whole(tmp_path: Path, worktre
         with contextlib.suppress(AssertionError):
             wait_until(lambda: _usage(chaos.daemon)[1] <= chaos.baseline[1] + FD_SLACK, 10.0)
         rss, fds = _usage(chaos.daemon)
-    finally:
+    except BaseException:
+        # Stopped, the daemon logs the requests still open with where each waits.
         chaos.close()
+        print("the daemon's log ends:", *chaos.daemon.log().splitlines()[-LOG_LINES:], sep="\n")
+        raise
+    chaos.close()
     running, mismatched, ended = _store_faults(chaos.daemon.db_path)
     answers = chaos.answers
     print("answers", dict(collections.Counter((a.action, a.status) for a in answers)))
