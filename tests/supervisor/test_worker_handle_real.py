@@ -46,7 +46,9 @@ def test_native_operation_ignoring_the_soft_interrupt_is_killed_at_the_hard_dead
         "killed by signal 9 (SIGKILL) by the supervisor: hard deadline wall_ms=200 exceeded"
     )
     assert 0.2 + HARD_DEADLINE_GRACE <= elapsed < 0.2 + HARD_DEADLINE_GRACE + SLACK
-    assert outcome.metrics.cpu_ms > 500  # measured from /proc: it was busy, not waiting
+    # Measured from /proc: it was busy (a waiting worker shows ~0), though a loaded machine
+    # may have given it only a part of the 1.2 s.
+    assert outcome.metrics.cpu_ms > 100
 
 
 def test_console_flood_is_stopped_by_max_events_and_the_loop_stays_responsive(
