@@ -51,6 +51,11 @@ def test_request_id_is_echoed_or_made(api: httpx.Client) -> None:
     assert api.get("/nothing").headers["x-request-id"]
 
 
+def test_answers_do_not_name_the_server(api: httpx.Client) -> None:
+    for response in (api.get("/health"), api.get("/nothing"), api.post("/templates", json={})):
+        assert "server" not in response.headers, response.headers
+
+
 def test_bodies_over_one_mib_are_refused(api: httpx.Client) -> None:
     big = b'{"name": "' + b"a" * (1024 * 1024) + b'"}'
     response = api.post("/templates", content=big, headers=JSON_BODY)

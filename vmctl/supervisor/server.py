@@ -331,6 +331,11 @@ def serve(config: DaemonConfig) -> None:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # No proxy stands before the daemon: a loopback client's X-Forwarded-* would only
+        # rewrite what the app is told of the client, and its middleware is a layer more
+        # on every request. Nor is the server's name anyone's business.
+        proxy_headers=False,
+        server_header=False,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
