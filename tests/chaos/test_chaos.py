@@ -3,10 +3,11 @@
 For about a minute, ``THREADS`` client threads pick at random among ``SESSIONS`` sessions
 and actions: run a snippet that ends normally, loops forever, allocates past ``mem_mb``,
 floods the console, recurses without end or sits in an uninterruptible native call; start
-an execution without waiting and cancel it; restart a session; SIGKILL or SIGSTOP its
-worker. Halfway, the daemon itself is SIGKILLed and started again on the same home and store;
-the threads go on against the new one (which finds every session ``crashed``, and restarts
-them as the threads ask).
+an execution without waiting and cancel it; restart a session; close it and create another
+in its place (the daemon keeps its default warm pool, so the create claims a waiting worker);
+SIGKILL or SIGSTOP its worker. Halfway, the daemon itself is SIGKILLed and started again on
+the same home and store; the threads go on against the new one (which finds every session
+``crashed``, and restarts them as the threads ask).
 
 What must hold (issue 11, point 7): no answer is ``500 INTERNAL`` (or any status the contract
 does not give these requests), each answer comes within its execution's ``wall_ms`` plus
@@ -54,7 +55,8 @@ WALL_S = LIMITS["wall_ms"] / 1000
 # Past wall_ms: the hard deadline (1 s), the kill ladder, a restart's new worker, and a
 # 2-core machine shared by the daemon, its workers and these threads.
 ANSWER_BOUND = 8.0
-DAEMON_ARGS = ("--heartbeat-interval", "0.5")
+# The warm pool as by default: a replace's create claims a waiting worker.
+DAEMON_ARGS = ("--heartbeat-interval", "0.5", "--pool-size", "2")
 RSS_SLACK = 64 * 2**20
 FD_SLACK = 20
 LOG_LINES = 300  # of the daemons' log (both write one file), printed when the test fails
@@ -74,6 +76,7 @@ ACTIONS = {
     "exec:plain": 6,
     "cancel": 3,
     "restart": 1,
+    "replace": 1,
     "sigkill": 1,
     "sigstop": 1,
 }
@@ -99,8 +102,10 @@ class Chaos:
         self.home = home
         self.answers: list[Answer] = []
         self.epoch = 0  # counts the daemon's SIGKILLs; a request across one may fail
+        self.template_id = ""  # what a replace creates its session with (_open_sessions)
+        self.worktree = home
         self.up = threading.Event()
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         home.mkdir()
         # The daemon up now and its epoch, swapped as one: a client thread takes both.
         self.current = (self.epoch, self._start())
@@ -126,7 +131,7 @@ class Chaos:
     def kill_daemon(self) -> None:
         """SIGKILL the daemon and start another on the same home; the baseline is the new one's."""
         self.up.clear()
-        with self._lock:
+        with self.lock:
             self.epoch += 1
         self.daemon.stop(signal.SIGKILL)
         daemon = self._start()
@@ -159,7 +164,7 @@ class Chaos:
             status += " " + str(response.json().get("error", {}).get("code"))
         answer = Answer(action, f"{method} {path} {body}", status, time.monotonic() - start,
                         bound, response.text[:300])  # fmt: skip
-        with self._lock:
+        with self.lock:
             self.answers.append(answer)
         return response
 
@@ -194,6 +199,7 @@ def _open_sessions(chaos: Chaos, tree: Path) -> list[str]:
         template = client.post("/templates", json={"name": "chaos"}).json()
         put = client.put(f"/templates/{template['id']}/settings", json={"limits": LIMITS})
         assert put.status_code == 200, put.text
+        chaos.template_id, chaos.worktree = template["id"], tree
         ids = []
         for _ in range(SESSIONS):
             created = client.post("/sessions", json=session_body(template["id"], tree))
@@ -228,6 +234,8 @@ class Client:
             self._cancel(client, epoch, session)
         elif kind == "restart":
             self._restart(client, epoch, session)
+        elif kind == "replace":
+            self._replace(client, epoch, session)
         else:
             self._signal(client, epoch, session, kind)
 
@@ -254,6 +262,23 @@ class Client:
     def _restart(self, client: httpx.Client, epoch: int, session: str) -> None:
         path = f"/sessions/{session}/restart"
         self.chaos.request(client, epoch, "restart", "POST", path, WALL_S + ANSWER_BOUND)
+
+    def _replace(self, client: httpx.Client, epoch: int, session: str) -> None:
+        """Close the session and create another in its place (the create claims a waiting
+        worker); the other threads find the new one from then on."""
+        path = f"/sessions/{session}/close"
+        closed = self.chaos.request(client, epoch, "replace", "POST", path, WALL_S + ANSWER_BOUND)
+        if closed is None or closed.status_code != 200:
+            return
+        body = session_body(self.chaos.template_id, self.chaos.worktree)
+        created = self.chaos.request(
+            client, epoch, "replace", "POST", "/sessions", ANSWER_BOUND, body
+        )
+        if created is None or created.status_code != 201:
+            return
+        with self.chaos.lock:  # another thread may have replaced it first: then it stays apart
+            if session in self.sessions:
+                self.sessions[self.sessions.index(session)] = created.json()["id"]
 
     def _signal(self, client: httpx.Client, epoch: int, session: str, kind: str) -> None:
         got = self.chaos.request(client, epoch, kind, "GET", f"/sessions/{session}", ANSWER_BOUND)
