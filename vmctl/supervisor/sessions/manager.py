@@ -489,6 +489,7 @@ class SessionManager:
         live = self._live.pop(session_id, None)
         if live is None:
             return
+        died_first = not live.handle.alive  # dead, or being killed, before this retire
         live.retired_because = why
         # The execution in flight ends as a cancel ends it: a soft interrupt, then the kill.
         await live.handle.cancel(why)
@@ -500,6 +501,18 @@ class SessionManager:
             # would wait for ever. It has nothing left to do: the session is retired.
             live.watcher.cancel()
             await asyncio.wait([live.watcher])
+        if died_first:
+            # The session's state is the retire's, but the death was a crash all the same.
+            logger.warning("session %s crashed as %s: %r", session_id, why, self._crashed(live))
+
+    def _crashed(self, live: LiveSession) -> str:
+        """Count the death of ``live``'s worker as a crash; why it died, for the record."""
+        self._metrics.worker_crashes.labels(live.handle.death_cause).inc()
+        reason = live.handle.exit_reason or "the worker process exited"
+        tail = live.handle.stderr_tail().strip()
+        if tail:
+            reason = f"{reason}; stderr: {tail[-STDERR_IN_REASON:]}"
+        return reason
 
     async def _watch(self, live: LiveSession) -> None:
         await live.handle.wait_exited()
@@ -552,11 +565,7 @@ class SessionManager:
                 return
             live.retired_because = WORKER_DIED
             self._live.pop(live.session.id, None)
-            self._metrics.worker_crashes.labels(live.handle.death_cause).inc()
-            reason = live.handle.exit_reason or "the worker process exited"
-            tail = live.handle.stderr_tail().strip()
-            if tail:
-                reason = f"{reason}; stderr: {tail[-STDERR_IN_REASON:]}"
+            reason = self._crashed(live)
             crashed = msgspec.structs.replace(live.session, status="crashed", last_error=reason)
             await self._store.update_session(crashed)
             # %r: the reason carries the worker's stderr, one log line whatever it holds.
