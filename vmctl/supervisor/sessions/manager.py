@@ -503,7 +503,8 @@ class SessionManager:
             await asyncio.wait([live.watcher])
         if died_first:
             # The session's state is the retire's, but the death was a crash all the same.
-            logger.warning("session %s crashed as %s: %r", session_id, why, self._crashed(live))
+            reason = self._crashed(live)
+            logger.warning("session %s crashed as %s: %r", session_id, why, reason)
 
     def _crashed(self, live: LiveSession) -> str:
         """Count the death of ``live``'s worker as a crash; why it died, for the record."""
