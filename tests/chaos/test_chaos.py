@@ -102,8 +102,6 @@ class Chaos:
         self.home = home
         self.answers: list[Answer] = []
         self.epoch = 0  # counts the daemon's SIGKILLs; a request across one may fail
-        self.template_id = ""  # what a replace creates its session with (_open_sessions)
-        self.worktree = home
         self.up = threading.Event()
         self.lock = threading.Lock()
         home.mkdir()
@@ -194,25 +192,29 @@ def _seed() -> int:
     return seed
 
 
-def _open_sessions(chaos: Chaos, tree: Path) -> list[str]:
+def _open_sessions(chaos: Chaos, tree: Path) -> tuple[list[str], dict[str, str]]:
+    """The sessions' ids, and the body that created them (a replace sends it again)."""
     with chaos.daemon.client() as client:
         template = client.post("/templates", json={"name": "chaos"}).json()
         put = client.put(f"/templates/{template['id']}/settings", json={"limits": LIMITS})
         assert put.status_code == 200, put.text
-        chaos.template_id, chaos.worktree = template["id"], tree
+        body = session_body(template["id"], tree)
         ids = []
         for _ in range(SESSIONS):
-            created = client.post("/sessions", json=session_body(template["id"], tree))
+            created = client.post("/sessions", json=body)
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
-        return ids
+        return ids, body
 
 
 class Client:
     """One client thread's actions on the sessions, drawn from its own random source."""
 
-    def __init__(self, chaos: Chaos, sessions: list[str], rng: random.Random) -> None:
+    def __init__(
+        self, chaos: Chaos, sessions: list[str], new_session: dict[str, str], rng: random.Random
+    ) -> None:
         self.chaos, self.sessions, self.rng = chaos, sessions, rng
+        self.new_session = new_session  # the body of a replace's create
         self.done: collections.Counter[str] = collections.Counter()
 
     def run(self, deadline: float) -> collections.Counter[str]:
@@ -270,9 +272,8 @@ class Client:
         closed = self.chaos.request(client, epoch, "replace", "POST", path, WALL_S + ANSWER_BOUND)
         if closed is None or closed.status_code != 200:
             return
-        body = session_body(self.chaos.template_id, self.chaos.worktree)
         created = self.chaos.request(
-            client, epoch, "replace", "POST", "/sessions", ANSWER_BOUND, body
+            client, epoch, "replace", "POST", "/sessions", ANSWER_BOUND, self.new_session
         )
         if created is None or created.status_code != 201:
             return
@@ -301,10 +302,15 @@ def _crashed(response: httpx.Response) -> bool:
     return bool(details.get("status") == "crashed")
 
 
-def _run_clients(chaos: Chaos, sessions: list[str], seed: int) -> collections.Counter[str]:
+def _run_clients(
+    chaos: Chaos, sessions: list[str], new_session: dict[str, str], seed: int
+) -> collections.Counter[str]:
     """The client threads for two phases, the daemon SIGKILLed and restarted between them."""
     start = time.monotonic()
-    clients = [Client(chaos, sessions, random.Random(seed + index)) for index in range(THREADS)]
+    clients = [
+        Client(chaos, sessions, new_session, random.Random(seed + index))
+        for index in range(THREADS)
+    ]
     with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
         futures = [pool.submit(c.run, start + 2 * PHASE_S) for c in clients]
         done, _ = concurrent.futures.wait(futures, timeout=PHASE_S)
@@ -347,8 +353,8 @@ def test_chaos_keeps_answers_records_and_resources_whole(tmp_path: Path, worktre
     seed = _seed()
     chaos = Chaos(tmp_path / "home")
     try:
-        sessions = _open_sessions(chaos, worktree)
-        print("actions", dict(_run_clients(chaos, sessions, seed)))
+        sessions, new_session = _open_sessions(chaos, worktree)
+        print("actions", dict(_run_clients(chaos, sessions, new_session, seed)))
         _close_everything(chaos)
         # Connections the threads closed may take a moment to be closed by the daemon too;
         # if they are not, the assertion below says by how much.
