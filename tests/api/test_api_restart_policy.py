@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from real_daemon import error_code, plugin_engine, running_daemon, session_body, wait_until
 from vmctl.supervisor.config import FLAP_LIMIT
@@ -20,7 +19,7 @@ def _on_crash(api: httpx.Client, engine: str = "quickjs") -> dict[str, Any]:
         f"/templates/{template['id']}/settings", json={"lifecycle": {"restart": "on-crash"}}
     )
     assert put.status_code == 200, put.text
-    assert put.json()["lifecycle"] == {"restart": "on-crash"}
+    assert put.json()["lifecycle"]["restart"] == "on-crash"
     return template  # type: ignore[no-any-return]
 
 
@@ -76,16 +75,5 @@ def test_a_bad_restart_policy_is_refused(tmp_path: Path) -> None:
         url = f"/templates/{template['id']}/settings"
         bad = api.put(url, json={"lifecycle": {"restart": "always"}})
         assert bad.status_code == 400 and error_code(bad) in ("VALIDATION_ERROR", "INVALID_REQUEST")
-        assert api.get(f"/templates/{template['id']}").json()["settings"]["lifecycle"] == {
-            "restart": "never"
-        }
-
-
-@pytest.mark.parametrize("field", ["idle_timeout_ms", "max_lifetime_ms"])
-def test_lifecycle_fields_not_implemented_yet_are_refused(tmp_path: Path, field: str) -> None:
-    with running_daemon(tmp_path / "home") as daemon, daemon.client() as api:
-        template = api.post("/templates", json={"name": "t"}).json()
-        response = api.put(
-            f"/templates/{template['id']}/settings", json={"lifecycle": {field: 1000}}
-        )
-        assert response.status_code == 400
+        settings = api.get(f"/templates/{template['id']}").json()["settings"]
+        assert settings["lifecycle"]["restart"] == "never"

@@ -94,7 +94,7 @@ def test_get_returns_template_settings_and_sub_resources(
         "resolver": {"roots": ["."], "extensions": [".js", ".mjs"],
                      "allow_absolute_repo_imports": False},
         "runtime": {"esm": False, "strict": False, "console": True},
-        "lifecycle": {"restart": "never"},
+        "lifecycle": {"idle_timeout_ms": None, "max_lifetime_ms": None, "restart": "never"},
     }  # fmt: skip
 
 

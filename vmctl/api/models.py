@@ -58,9 +58,12 @@ RestartPolicy = Literal["never", "on-crash"]
 
 class Lifecycle(FrozenModel, frozen=True):
     """What the daemon does with a template's sessions on its own (api-contract.md,
-    "Sessions that branch, expire and come back"): for now, whether it restarts a
-    session whose worker died."""
+    "Sessions that branch, expire and come back"): close one idle for
+    ``idle_timeout_ms`` or older than ``max_lifetime_ms`` (``None``: never), and
+    whether to restart one whose worker died."""
 
+    idle_timeout_ms: int | None = None
+    max_lifetime_ms: int | None = None
     restart: RestartPolicy = "never"
 
 

@@ -92,6 +92,9 @@ RESTART_BACKOFF = 0.5
 RESTART_BACKOFF_MAX = 10.0
 FLAP_LIMIT = 5
 FLAP_WINDOW = 60.0
+# lifecycle.idle_timeout_ms and max_lifetime_ms: at most a year; a longer one is surely a
+# unit mistake, and null turns the timeout off.
+LIFECYCLE_MAXIMUM_MS = 365 * 24 * 3600 * 1000
 # An idle worker's answer to a heartbeat ping (its reader thread answers at once).
 HEARTBEAT_TIMEOUT = 5.0
 DEFAULT_HEARTBEAT_INTERVAL = 30.0

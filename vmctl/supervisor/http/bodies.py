@@ -62,6 +62,9 @@ class RuntimePatch(Body):
 
 
 class LifecyclePatch(Body):
+    # null turns a timeout off, so only a key left out keeps the current value.
+    idle_timeout_ms: Int64 | msgspec.UnsetType | None = msgspec.UNSET
+    max_lifetime_ms: Int64 | msgspec.UnsetType | None = msgspec.UNSET
     restart: Literal["never", "on-crash"] | None = None
 
 
@@ -155,10 +158,15 @@ def _invalid_field(exc: msgspec.ValidationError) -> RequestError | Exception:
 
 
 def given(patch: Body | None) -> dict[str, Any]:
-    """The fields of a patch the client gave (those not left ``None``)."""
+    """The fields of a patch the client gave: those not left at their default (``None``,
+    or ``UNSET`` for a field whose ``null`` means something)."""
     if patch is None:
         return {}
-    return {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
+    return {
+        field.name: getattr(patch, field.name)
+        for field in msgspec.structs.fields(patch)
+        if getattr(patch, field.name) is not field.default
+    }
 
 
 def required(value: str | None, field: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import time
 from collections.abc import AsyncIterator
 
 from vmctl.api.models import Session
@@ -33,6 +35,10 @@ class LiveSession:
         # nothing new is sent to this worker.
         self.retired_because: str | None = None
         self.watcher: asyncio.Task[None] | None = None
+        # Monotonic moments for lifecycle timeouts (expiry.py): its creation, however
+        # many workers ago; and the end of its last execution, or its start.
+        self.born = time.monotonic() - _age(session.created_at)
+        self.idle_since = time.monotonic()
         self._turn = asyncio.Lock()
         self._execution_id: str | None = None  # the execution holding the turn
         # Set once that execution has ended in the worker and only its record is being
@@ -84,6 +90,7 @@ class LiveSession:
                 yield
             finally:
                 self._execution_id = None
+                self.idle_since = time.monotonic()
                 recording, self._recording = self._recording, None
                 if recording is not None:
                     recording.set()  # its waiters run once the lock below is released
@@ -96,6 +103,12 @@ class LiveSession:
         """Until the execution in flight, if any, is recorded."""
         async with self._turn:
             pass
+
+
+def _age(created_at: str) -> float:
+    """Seconds since ``created_at`` (an RFC 3339 timestamp), never less than 0."""
+    created = datetime.datetime.fromisoformat(created_at)
+    return max(0.0, time.time() - created.timestamp())
 
 
 class SessionLocks:

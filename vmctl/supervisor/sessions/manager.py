@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from vmctl.api.models import Execution, Session, SessionStatus, Template
+from vmctl.api.models import Execution, Lifecycle, Session, SessionStatus, Template
 from vmctl.supervisor.config import (
     FLAP_LIMIT,
     FLAP_WINDOW,
@@ -54,6 +54,7 @@ from vmctl.supervisor.sessions.errors import (
     not_found,
     store_call,
 )
+from vmctl.supervisor.sessions.expiry import Expiry, due, has_timeouts
 from vmctl.supervisor.sessions.live import WORKER_DIED, LiveSession, SessionLocks
 from vmctl.supervisor.sessions.paths import (
     check_in_roots,
@@ -98,7 +99,7 @@ async def open_session_manager(
             await asyncio.to_thread(clear_pool_dir, config)  # what a killed daemon's pool left
             manager = SessionManager(store, config, launcher, metrics)
             try:
-                async with manager.heartbeat():
+                async with manager.heartbeat(), manager.expiring():
                     yield manager
             finally:
                 await manager.aclose()
@@ -169,8 +170,10 @@ class SessionManager:
         self._metrics = metrics
         # Workers started ahead of need (pool.py); in the places no session holds.
         self._pool = WarmPool(config, launcher, metrics, self._free_places)
-        self.templates = Templates(store, config, changed=self._pool.drain)
+        self.templates = Templates(store, config, changed=self._template_changed)
         self._live: dict[str, LiveSession] = {}
+        # lifecycle.idle_timeout_ms and max_lifetime_ms.
+        self._expiry = Expiry(self._live.values, self._lifecycle, self._expire)
         self._locks = SessionLocks()
         self._starting = 0
         self._accepting = True
@@ -194,6 +197,17 @@ class SessionManager:
             return
         async with repeated(self._beat, interval, "heartbeat", at_once=False):
             yield
+
+    def expiring(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Close the sessions whose lifecycle timeouts run out, until the block ends."""
+        return self._expiry.running()
+
+    def _template_changed(self, template_id: str) -> None:
+        self._pool.drain(template_id)
+        self._expiry.changed()  # its timeouts may be shorter now
+
+    async def _lifecycle(self, template_id: str) -> Lifecycle:
+        return (await self.templates.settings(template_id)).lifecycle
 
     async def _beat(self) -> None:
         idle = [live.handle for live in self._live.values() if not live.busy]
@@ -363,13 +377,37 @@ class SessionManager:
 
     async def close_session(self, session_id: str) -> Session:
         async with self._locks.hold(session_id):
-            session = await self.get_session(session_id)
-            if session.status == "closed":
-                return session
-            await self._retire(session_id, "the session was closed")
-            closed = msgspec.structs.replace(session, status="closed", closed_at=utc_now())
-            await self._store.update_session(closed)
-            return closed
+            return await self._close(session_id, "the session was closed")
+
+    async def _expire(self, session_id: str, lifecycle: Lifecycle) -> None:
+        """Close a session whose lifecycle timeout ran out, if it still has: an execution
+        may have begun while this waited for the session's lock."""
+        async with self._locks.hold(session_id):
+            live = self._live.get(session_id)
+            if live is None or live.retired or not self._accepting:
+                return
+            _, why = due(live, lifecycle, time.monotonic())
+            if why is None:
+                return
+            # No await between the check and the retire, which at once takes the session
+            # out of reach of new executions: an idle session is closed idle.
+            await self._close(session_id, why, last_error=why)
+        logger.info("session %s %s", session_id, why)
+
+    async def _close(self, session_id: str, why: str, last_error: str | None = None) -> Session:
+        """Retire the session (lock held) and store it closed, with ``last_error`` if given."""
+        await self._retire(session_id, why)
+        session = await self.get_session(session_id)
+        if session.status == "closed":
+            return session
+        closed = msgspec.structs.replace(
+            session,
+            status="closed",
+            closed_at=utc_now(),
+            last_error=last_error or session.last_error,
+        )
+        await self._store.update_session(closed)
+        return closed
 
     async def aclose(self, reason: str = "the daemon shut down") -> None:
         """Stop every worker at once; their sessions become crashed (restartable).
@@ -482,6 +520,8 @@ class SessionManager:
         live = LiveSession(ready, handle, settings.limits.mem_mb)
         self._live[session.id] = live
         live.watcher = asyncio.create_task(self._watch(live), name=f"watch-{session.id}")
+        if has_timeouts(settings.lifecycle):
+            self._expiry.changed()
         return ready
 
     async def _retire(self, session_id: str, why: str) -> None:

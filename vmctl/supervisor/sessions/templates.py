@@ -27,7 +27,7 @@ from vmctl.api.models import (
     Template,
     TemplateDetail,
 )
-from vmctl.supervisor.config import LIMIT_MAXIMUMS, DaemonConfig
+from vmctl.supervisor.config import LIFECYCLE_MAXIMUM_MS, LIMIT_MAXIMUMS, DaemonConfig
 from vmctl.supervisor.sessions.catalog import Catalog
 from vmctl.supervisor.sessions.errors import Invalid, not_found, store_call, validation_error
 from vmctl.supervisor.sessions.names import check_library_name, check_module
@@ -209,6 +209,15 @@ def _check_settings(settings: Settings) -> None:
                 f"limits.{name}",
                 f"limits.{name} must be a positive integer no larger than {maximum}, got {value}",
                 maximum=maximum,
+            )
+    for name in ("idle_timeout_ms", "max_lifetime_ms"):
+        value = getattr(settings.lifecycle, name)
+        if value is not None and not 0 < value <= LIFECYCLE_MAXIMUM_MS:
+            raise validation_error(
+                f"lifecycle.{name}",
+                f"lifecycle.{name} must be null or a positive integer no larger than"
+                f" {LIFECYCLE_MAXIMUM_MS}, got {value}",
+                maximum=LIFECYCLE_MAXIMUM_MS,
             )
     for extension in settings.resolver.extensions:
         if not extension.startswith(".") or "/" in extension:

@@ -1,0 +1,134 @@
+"""lifecycle.idle_timeout_ms and max_lifetime_ms: closing the sessions whose time is up.
+
+One task sleeps until the earliest moment a live session could be due and looks again.
+What can make that moment earlier (a session that became ready, a template's settings
+written) wakes it. An execution only moves its session's moment later, so nothing on
+the execution's path has to tell it: woken at the old moment, it finds the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+from vmctl.api.models import Lifecycle
+from vmctl.supervisor.sessions.live import LiveSession
+
+logger = logging.getLogger("vmctl.sessions")
+
+# After a sweep failed (the store could not say a template's settings): the next one.
+RETRY_SECONDS = 1.0
+
+
+def due(live: LiveSession, lifecycle: Lifecycle, now: float) -> tuple[float | None, str | None]:
+    """Why ``live`` is to be closed at ``now`` (monotonic), or else the earliest moment
+    it could be (``None``: never, as the settings stand).
+
+    A running execution keeps its session from being idle: it may be idle for the whole
+    timeout at the earliest once it ends, so that is the moment to look again.
+    """
+    moments = []
+    if lifecycle.max_lifetime_ms is not None:
+        end = live.born + lifecycle.max_lifetime_ms / 1000
+        if now >= end:
+            return None, (
+                f"closed at the end of its lifetime of {lifecycle.max_lifetime_ms} ms"
+                " (lifecycle.max_lifetime_ms)"
+            )
+        moments.append(end)
+    if lifecycle.idle_timeout_ms is not None:
+        timeout = lifecycle.idle_timeout_ms / 1000
+        if live.busy:
+            moments.append(now + timeout)
+        elif now >= live.idle_since + timeout:
+            return None, (
+                f"closed after {lifecycle.idle_timeout_ms} ms without an execution"
+                " (lifecycle.idle_timeout_ms)"
+            )
+        else:
+            moments.append(live.idle_since + timeout)
+    return (min(moments) if moments else None), None
+
+
+def has_timeouts(lifecycle: Lifecycle) -> bool:
+    return lifecycle.idle_timeout_ms is not None or lifecycle.max_lifetime_ms is not None
+
+
+class Expiry:
+    """Hands each live session that is due to ``close`` (which checks again, under the
+    session's lock, and closes it), one close per session at a time.
+
+    ``sessions`` lists the live sessions; ``lifecycle`` reads a template's lifecycle.
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], Iterable[LiveSession]],
+        lifecycle: Callable[[str], Awaitable[Lifecycle]],
+        close: Callable[[str, Lifecycle], Awaitable[None]],
+    ) -> None:
+        self._sessions = sessions
+        self._lifecycle = lifecycle
+        self._close = close
+        self._changed = asyncio.Event()
+        self._closing: dict[str, asyncio.Task[None]] = {}
+
+    def changed(self) -> None:
+        """A moment may have come earlier: look again now."""
+        self._changed.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Close sessions as they are due until the block ends; then wait for the closes
+        under way (each ends once its worker is stopped and its state written)."""
+        task = asyncio.create_task(self._run(), name="expiry")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.wait([task])
+            if self._closing:
+                await asyncio.wait(list(self._closing.values()))
+
+    async def _run(self) -> None:
+        while True:
+            self._changed.clear()
+            try:
+                wake = await self._sweep()
+            except Exception:
+                logger.exception("lifecycle timeouts: a sweep failed; again in %ss", RETRY_SECONDS)
+                wake = time.monotonic() + RETRY_SECONDS
+            timeout = None if wake is None else max(0.0, wake - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
+
+    async def _sweep(self) -> float | None:
+        """Start the closes that are due; the earliest moment one of the others could be."""
+        wake: float | None = None
+        for live in list(self._sessions()):
+            session_id = live.session.id
+            if session_id in self._closing:
+                continue
+            lifecycle = await self._lifecycle(live.session.vm_id)
+            at, why = due(live, lifecycle, time.monotonic())
+            if why is not None:
+                task = asyncio.create_task(self._closed(session_id, lifecycle))
+                self._closing[session_id] = task
+            elif at is not None:
+                wake = at if wake is None else min(wake, at)
+        return wake
+
+    async def _closed(self, session_id: str, lifecycle: Lifecycle) -> None:
+        try:
+            await self._close(session_id, lifecycle)
+        except Exception:
+            logger.exception("lifecycle timeouts: session %s was not closed", session_id)
+        finally:
+            del self._closing[session_id]
+            # It may still be live (an execution began before the close took the lock):
+            # its next moment is to be found.
+            self.changed()
