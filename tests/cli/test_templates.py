@@ -65,7 +65,7 @@ def test_get_accepts_a_name_or_an_id(vmctl: Vmctl, template: dict[str, Any]) -> 
     assert by_name.exit_code == by_id.exit_code == 0
     assert by_name.stdout == by_id.stdout
     assert f"Template:   {template['name']} ({template['id']})" in by_name.stdout
-    assert "Limits:    cpu_ms=2000 wall_ms=5000 mem_mb=128" in by_name.stdout
+    assert "Limits:     cpu_ms=2000 wall_ms=5000 mem_mb=128" in by_name.stdout
 
 
 def test_get_of_an_unknown_template_says_not_found(vmctl: Vmctl) -> None:
@@ -191,3 +191,37 @@ def test_delete_removes_the_template(vmctl: Vmctl, template: dict[str, Any]) -> 
     assert result.exit_code == 0
     assert result.stdout == f"Deleted template {template['id']}\n"
     assert vmctl("template", "get", template["id"]).exit_code == 1
+
+
+def test_set_lifecycle_changes_only_what_is_given_and_off_turns_a_timeout_off(
+    vmctl: Vmctl, vmctl_json: Json, template: dict[str, Any]
+) -> None:
+    settings = vmctl_json("template", "set-lifecycle", template["id"], "--idle-timeout-ms", "6000")
+    assert settings["lifecycle"] == {
+        "idle_timeout_ms": 6000, "max_lifetime_ms": None, "restart": "never",
+    }  # fmt: skip
+    settings = vmctl_json(
+        "template", "set-lifecycle", template["id"], "--max-lifetime-ms", "9000",
+        "--restart", "on-crash",
+    )  # fmt: skip
+    assert settings["lifecycle"] == {
+        "idle_timeout_ms": 6000, "max_lifetime_ms": 9000, "restart": "on-crash",
+    }  # fmt: skip
+    shown = vmctl("template", "set-lifecycle", template["id"], "--idle-timeout-ms", "off")
+    assert shown.exit_code == 0
+    assert "idle_timeout_ms=off max_lifetime_ms=9000 restart=on-crash" in shown.stdout
+
+
+def test_set_lifecycle_refuses_what_is_not_a_timeout(
+    vmctl: Vmctl, template: dict[str, Any]
+) -> None:
+    nothing = vmctl("template", "set-lifecycle", template["id"])
+    assert nothing.exit_code == 2
+    assert "give at least one option" in nothing.stderr
+    for bad in ("0", "-1", "soon"):
+        refused = vmctl("template", "set-lifecycle", template["id"], "--idle-timeout-ms", bad)
+        assert refused.exit_code == 2, bad
+        assert "neither a positive number of milliseconds nor 'off'" in refused.stderr
+    too_long = vmctl("template", "set-lifecycle", template["id"], "--max-lifetime-ms", str(10**12))
+    assert too_long.exit_code != 0
+    assert "lifecycle.max_lifetime_ms" in too_long.stderr

@@ -136,6 +136,7 @@ def limits(value: Limits) -> str:
 def settings(value: Settings) -> str:
     runtime = value.runtime
     resolver = value.resolver
+    lifecycle = value.lifecycle
     return key_values(
         [
             ("Limits", limits(value.limits)),
@@ -149,8 +150,18 @@ def settings(value: Settings) -> str:
                 f"roots={','.join(resolver.roots)} extensions={','.join(resolver.extensions)} "
                 f"absolute_imports={yes_no(resolver.allow_absolute_repo_imports)}",
             ),
+            (
+                "Lifecycle",
+                f"idle_timeout_ms={_ms_or_off(lifecycle.idle_timeout_ms)} "
+                f"max_lifetime_ms={_ms_or_off(lifecycle.max_lifetime_ms)} "
+                f"restart={lifecycle.restart}",
+            ),
         ]
     )
+
+
+def _ms_or_off(value: int | None) -> str:
+    return "off" if value is None else str(value)
 
 
 def template_detail(detail: TemplateDetail) -> str:

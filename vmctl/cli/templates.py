@@ -101,6 +101,61 @@ def set_runtime(cli: CliContext, /, template_ref: str, **given: bool | None) -> 
     cli.show(settings, fmt.settings(settings))
 
 
+_OFF = "off"
+
+
+class _Timeout(click.ParamType[int | str, str]):
+    """A positive number of milliseconds, or ``off``."""
+
+    name = "MS|off"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | str:
+        if value == _OFF:
+            return _OFF
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is neither a positive number of milliseconds nor 'off'")
+        return number
+
+
+@template.command("set-lifecycle")
+@template_argument
+@click.option(
+    "--idle-timeout-ms", type=_Timeout(), help="Close a session this long without an execution."
+)
+@click.option(
+    "--max-lifetime-ms", type=_Timeout(), help="Close a session this long after its creation."
+)
+@click.option(
+    "--restart",
+    type=click.Choice(["never", "on-crash"]),
+    help="Restart a session whose worker died.",
+)
+@pass_cli
+def set_lifecycle(cli: CliContext, /, template_ref: str, **given: Any) -> None:
+    """Change what the daemon does with the template's sessions on its own; keep the rest.
+
+    A timeout given as 'off' is turned off.
+    """
+    changes = {
+        name: (None if value == _OFF else value)
+        for name, value in given.items()
+        if value is not None
+    }
+    if not changes:
+        raise click.UsageError("give at least one option, e.g. --idle-timeout-ms 600000")
+    template_id = cli.client.template_id(template_ref)
+    current = cli.client.get_template(template_id).settings.lifecycle
+    lifecycle = msgspec.structs.replace(current, **changes)
+    settings = cli.client.update_settings(template_id, lifecycle=lifecycle)
+    cli.show(settings, fmt.settings(settings))
+
+
 @template.command("add-startup")
 @template_argument
 @click.option("--path", required=True, help="File relative to the session's worktree.")

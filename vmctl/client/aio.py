@@ -27,6 +27,7 @@ from vmctl.api.models import (
     Event,
     Execution,
     Health,
+    Lifecycle,
     Limits,
     NamedItem,
     Runtime,
@@ -125,10 +126,15 @@ class AsyncClient:
         return await self._send(routes.delete_template(template_id))
 
     async def update_settings(
-        self, template_id: str, *, limits: Limits | None = None, runtime: Runtime | None = None
+        self,
+        template_id: str,
+        *,
+        limits: Limits | None = None,
+        runtime: Runtime | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> Settings:
         """PUT the given parts of the settings; each part replaces the current one whole."""
-        return await self._send(routes.update_settings(template_id, limits, runtime))
+        return await self._send(routes.update_settings(template_id, limits, runtime, lifecycle))
 
     async def add_capability(
         self, template_id: str, kind: str, name: str, enabled: bool, config: dict[str, Any]

@@ -23,6 +23,7 @@ from vmctl.api.models import (
     Event,
     Execution,
     Health,
+    Lifecycle,
     Limits,
     NamedItem,
     Runtime,
@@ -136,13 +137,15 @@ def delete_template(template_id: str) -> Call[Deleted]:
 
 
 def update_settings(
-    template_id: str, limits: Limits | None, runtime: Runtime | None
+    template_id: str, limits: Limits | None, runtime: Runtime | None, lifecycle: Lifecycle | None
 ) -> Call[Settings]:
     body: dict[str, Any] = {}
     if limits is not None:
         body["limits"] = msgspec.to_builtins(limits)
     if runtime is not None:
         body["runtime"] = msgspec.to_builtins(runtime)
+    if lifecycle is not None:
+        body["lifecycle"] = msgspec.to_builtins(lifecycle)
     return Call("PUT", f"/templates/{seg(template_id)}/settings", Settings, body=body)
 
 

@@ -27,6 +27,7 @@ from vmctl.api.models import (
     Event,
     Execution,
     Health,
+    Lifecycle,
     Limits,
     NamedItem,
     Runtime,
@@ -125,10 +126,15 @@ class Client:
         return self._send(routes.delete_template(template_id))
 
     def update_settings(
-        self, template_id: str, *, limits: Limits | None = None, runtime: Runtime | None = None
+        self,
+        template_id: str,
+        *,
+        limits: Limits | None = None,
+        runtime: Runtime | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> Settings:
         """PUT the given parts of the settings; each part replaces the current one whole."""
-        return self._send(routes.update_settings(template_id, limits, runtime))
+        return self._send(routes.update_settings(template_id, limits, runtime, lifecycle))
 
     def add_capability(
         self, template_id: str, kind: str, name: str, enabled: bool, config: dict[str, Any]
