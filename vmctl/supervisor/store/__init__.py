@@ -18,13 +18,14 @@ from vmctl.supervisor.store.errors import (
     TemplateNameTaken,
 )
 from vmctl.supervisor.store.eventlog import ExecutionLog
-from vmctl.supervisor.store.rows import EventPage
+from vmctl.supervisor.store.rows import EventPage, ReplayPage
 from vmctl.supervisor.store.store import Store, open_store
 
 __all__ = [
     "Duplicate",
     "EventPage",
     "ExecutionLog",
+    "ReplayPage",
     "RowNotFound",
     "Store",
     "StoreError",

@@ -27,30 +27,31 @@ def prune_step(conn: sqlite3.Connection, cutoff: str | None, keep: int | None) -
     timestamp) or beyond the newest ``keep``, their events, and closed sessions ended
     before ``cutoff`` that have no execution left. Zero executions: nothing more to do."""
     if keep is not None:
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM executions WHERE status != 'running'"
-                " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                (EXECUTIONS_PER_STEP, keep),
-            )
-        ]
+        found = conn.execute(
+            "SELECT id, session_id, started_at FROM executions WHERE status != 'running'"
+            " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (EXECUTIONS_PER_STEP, keep),
+        ).fetchall()
     elif cutoff is not None:
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM executions WHERE status != 'running' AND ended_at < ? LIMIT ?",
-                (cutoff, EXECUTIONS_PER_STEP),
-            )
-        ]
+        found = conn.execute(
+            "SELECT id, session_id, started_at FROM executions"
+            " WHERE status != 'running' AND ended_at < ? LIMIT ?",
+            (cutoff, EXECUTIONS_PER_STEP),
+        ).fetchall()
     else:
         return Pruned(0, 0, 0)
     events = 0
-    for execution_id in ids:
+    pruned_through: dict[str, str] = {}
+    for execution_id, session_id, started_at in found:
         events += conn.execute(
             "DELETE FROM events WHERE execution_id = ?", (execution_id,)
         ).rowcount
         conn.execute("DELETE FROM executions WHERE id = ?", (execution_id,))
+        pruned_through[session_id] = max(started_at, pruned_through.get(session_id, ""))
+    conn.executemany(
+        "UPDATE sessions SET pruned_through = max(coalesce(pruned_through, ''), ?) WHERE id = ?",
+        [(started_at, session_id) for session_id, started_at in pruned_through.items()],
+    )
     sessions = 0
     if cutoff is not None or keep is not None:
         sessions = conn.execute(
@@ -59,7 +60,7 @@ def prune_step(conn: sqlite3.Connection, cutoff: str | None, keep: int | None) -
             " AND NOT EXISTS (SELECT 1 FROM executions WHERE session_id = sessions.id)",
             (cutoff, cutoff),
         ).rowcount
-    return Pruned(len(ids), events, sessions)
+    return Pruned(len(found), events, sessions)
 
 
 def vacuum_step(conn: sqlite3.Connection) -> int:

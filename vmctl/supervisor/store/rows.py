@@ -149,6 +149,35 @@ EVENTS_PAGE_SQL = (
 )
 
 
+class ReplayPage(NamedTuple):
+    """The next executions of a session to replay, oldest first (see Store.replay_page)."""
+
+    executions: list[Execution]
+    after: tuple[str, int] | None  # where the next page starts; None: this one is the last
+    complete: bool  # no execution the replay needs was pruned
+
+
+def replay_page(
+    conn: sqlite3.Connection, session_id: str, since: str, after: tuple[str, int] | None, limit: int
+) -> ReplayPage:
+    (pruned_through,) = conn.execute(
+        "SELECT pruned_through FROM sessions WHERE id = ?", (session_id,)
+    ).fetchone() or (None,)
+    started_at, rowid = after or (since, -1)
+    found = conn.execute(
+        f"SELECT {EXECUTION_COLUMNS}, rowid FROM executions"
+        " WHERE session_id = ? AND status = 'ok' AND (started_at, rowid) > (?, ?)"
+        " AND started_at >= ? ORDER BY started_at, rowid LIMIT ?",
+        (session_id, started_at, rowid, since, limit),
+    ).fetchall()
+    last = (found[-1][8], found[-1][-1]) if len(found) == limit else None
+    return ReplayPage(
+        [execution_of(row[:-1]) for row in found],
+        last,
+        pruned_through is None or pruned_through < since,
+    )
+
+
 class EventPage(NamedTuple):
     """A page of an execution's events, already the JSON array the API answers."""
 

@@ -115,6 +115,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: a template's lifecycle (the restart policy), as the other settings, in JSON.
     ("ALTER TABLE settings ADD COLUMN lifecycle TEXT NOT NULL DEFAULT '{}'",),
+    # 4: the latest start of a session's executions that pruning removed: a restart that
+    # replays them (sessions/replay.py) knows when one it would need is gone.
+    ("ALTER TABLE sessions ADD COLUMN pruned_through TEXT",),
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -369,6 +369,16 @@ class Store:
         )
         return await self._read_all(rows.execution_of, sql, (session_id, limit))
 
+    async def replay_page(
+        self, session_id: str, since: str, after: tuple[str, int] | None, limit: int
+    ) -> rows.ReplayPage:
+        """The session's executions that ended ``ok`` and started at ``since`` or later,
+        oldest first, at most ``limit`` from ``after`` (the last page's ``after``)."""
+        page = functools.partial(
+            rows.replay_page, session_id=session_id, since=since, after=after, limit=limit
+        )
+        return await self._reader.run(page)
+
     async def events_page(self, execution_id: str, after_seq: int, limit: int) -> rows.EventPage:
         """At most ``limit`` events with seq > after_seq, as the API's JSON array (see
         :func:`rows.events_page`), and whether more follow them."""
