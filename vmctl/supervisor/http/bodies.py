@@ -99,6 +99,10 @@ class CreateSession(Body):
     worktree_path: str | None = None
 
 
+class RestartBody(Body):
+    replay: bool = False
+
+
 class ReplBody(Body):
     session_id: str | None = None
     input: str | None = None

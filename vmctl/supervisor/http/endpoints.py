@@ -210,7 +210,10 @@ async def close_session(request: Request) -> Response:
 
 
 async def restart_session(request: Request) -> Response:
-    return JSON(await _manager(request).restart_session(_path_id(request, "session_id")))
+    session_id = _path_id(request, "session_id")
+    raw = await request.body()  # no body (v1), {} or {"replay": bool}
+    body = decode_body(raw, bodies.RestartBody) if raw else bodies.RestartBody()
+    return JSON(await _manager(request).restart_session(session_id, body.replay))
 
 
 # -- executions -------------------------------------------------------------------

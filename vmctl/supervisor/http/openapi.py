@@ -121,6 +121,13 @@ WAIT = (
     "`wait` (default true) answers 201 once the execution has ended; `false` answers "
     "202 with the running record as soon as it is written, and the code runs on."
 )
+REPLAY = (
+    'No body, `{}` or `{"replay": false}`: the session\'s state starts fresh. '
+    '`{"replay": true}`: the executions that ended ok since its state last started '
+    "fresh run again on the new worker, in order, under the current limits; "
+    "`runtime_meta.replay` says how many, which gave another value, and the first that "
+    "failed (the replay stops there; the session is ready either way)."
+)
 
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", API + "/health"): Op("Health check", models.Health, open=True),
@@ -176,7 +183,8 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", API + "/sessions/{session_id}/close"): Op("Close a session", models.Session),
     ("POST", API + "/sessions/{session_id}/restart"): Op(
         "Restart a session with a fresh worker", models.Session,
-        errors=("SESSION_NOT_READY", *SESSION_START_ERRORS),
+        body=bodies.RestartBody, body_optional=True,
+        errors=("SESSION_NOT_READY", *SESSION_START_ERRORS), description=REPLAY,
     ),
     ("POST", API + "/executions/repl"): Op(
         "Run a REPL snippet", models.Execution, 201, bodies.ReplBody, also=(202,),

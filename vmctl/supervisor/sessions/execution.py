@@ -102,7 +102,7 @@ async def run_recorded(
             # Closed, or dead, while the row was written: the worker never sees it.
             outcome = _never_started(live, limits, _echo(execution), log)
         else:
-            job = _job(execution, runtime)
+            job = job_of(execution, runtime)
             outcome = await live.handle.execute(job, limits, echo=_echo(execution), sink=log)
     except BaseException:
         # Cancelled from outside (daemon shutdown): never leave a running record.
@@ -161,7 +161,8 @@ def _echo(execution: Execution) -> str | None:
     return execution.input if execution.kind == "repl" else None
 
 
-def _job(execution: Execution, runtime: RuntimeOptions) -> Job:
+def job_of(execution: Execution, runtime: RuntimeOptions) -> Job:
+    """The worker's request for ``execution`` (a replay sends a recorded one again)."""
     if execution.kind == "repl":
         return functools.partial(ExecRepl, code=execution.input or "", runtime=runtime)
     return functools.partial(
@@ -194,12 +195,13 @@ def _finished(running: Execution, outcome: Outcome) -> Execution:
         status=outcome.status,
         ended_at=utc_now(),
         result=outcome.value if outcome.status == "ok" else None,
-        error=_error_of(outcome),
+        error=error_of(outcome),
         metrics=outcome.metrics,
     )
 
 
-def _error_of(outcome: Outcome) -> dict[str, Any] | None:
+def error_of(outcome: Outcome) -> dict[str, Any] | None:
+    """The record's ``error`` for an execution that ended as ``outcome`` (None if ok)."""
     if outcome.status == "ok":
         return None
     if outcome.exception is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -63,6 +64,7 @@ from vmctl.supervisor.sessions.paths import (
     worktree_in_roots,
 )
 from vmctl.supervisor.sessions.pool import WarmPool, clear_pool_dir
+from vmctl.supervisor.sessions.replay import replayed
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
@@ -353,7 +355,9 @@ class SessionManager:
             finally:
                 self._pool.refill()  # once the create is answered: it did not wait for forks
 
-    async def restart_session(self, session_id: str) -> Session:
+    async def restart_session(self, session_id: str, replay: bool = False) -> Session:
+        """A fresh worker for the session; with ``replay``, its executions since its state
+        last started fresh run again on it (replay.py)."""
         self._check_accepting()
         async with self._locks.hold(session_id):
             session = await self.get_session(session_id)
@@ -369,11 +373,18 @@ class SessionManager:
             )
             await self._retire(session_id, "the session was restarted")
             template = await self.templates.get(session.vm_id)
-            restarts = int((session.runtime_meta or {}).get("restarts", 0)) + 1
+            meta = session.runtime_meta or {}
+            restarts = int(meta.get("restarts", 0)) + 1
             with self._place():
                 starting = msgspec.structs.replace(session, status="starting", last_error=None)
                 await self._store.update_session(starting)
-                return await self._start(starting, template, restarts)
+                if not replay:
+                    return await self._start(starting, template, restarts)
+                # A string, or None for a session an earlier vmctl started (no replay then).
+                since = (
+                    meta.get("state_since") if isinstance(meta.get("state_since"), str) else None
+                )
+                return await self._start(starting, template, restarts, replay_since=since or "")
 
     async def close_session(self, session_id: str) -> Session:
         async with self._locks.hold(session_id):
@@ -469,9 +480,18 @@ class SessionManager:
             self._starting -= 1
 
     async def _start(
-        self, session: Session, template: Template, restarts: int, *, stored: bool = True
+        self,
+        session: Session,
+        template: Template,
+        restarts: int,
+        *,
+        stored: bool = True,
+        replay_since: str | None = None,
     ) -> Session:
         """Start and initialise a worker for ``session`` (lock held); ready or raise.
+
+        With ``replay_since`` (a restart that replays), the session's executions since
+        that moment run again on the new worker first ("" for a moment not known).
 
         A session not yet ``stored`` is written as it starts only if that takes a while (a
         fresh worker, startup files to run); a waiting worker claimed with nothing to run
@@ -501,16 +521,34 @@ class SessionManager:
         pool = self._pool if restarts == 0 else None
         if pool is None:
             self._pool.make_room()  # a fresh worker needs a place: waiting ones give theirs up
+        state_since = utc_now()  # before the worker runs anything of the new state
+        report = None
         try:
             handle = await start_worker(
                 self._config, self._launcher, session, template, settings, startup, pool, starting
             )
+            if replay_since is not None:
+                fresh = functools.partial(
+                    start_worker, self._config, self._launcher, session, template, settings, startup
+                )
+                handle, report, state_since = await replayed(
+                    self._store,
+                    handle,
+                    session.id,
+                    replay_since,
+                    executions.runtime_options(template, settings),
+                    executions.worker_limits(settings, settings.limits.mem_mb),
+                    fresh,
+                )
         except StartupFailed as exc:
             crashed = msgspec.structs.replace(session, status="crashed", last_error=exc.message)
             await write(crashed)
             exc.details = {"session_id": session.id}
             raise
         meta = runtime_meta(handle, settings, restarts)
+        meta["state_since"] = state_since
+        if report is not None:
+            meta["replay"] = report
         ready = msgspec.structs.replace(session, status="ready", runtime_meta=meta)
         try:
             await write(ready)

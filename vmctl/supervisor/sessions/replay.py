@@ -1,0 +1,108 @@
+"""A restart that replays: the executions that ended ``ok`` since the session's state last
+started fresh, run again on its new worker, in order, under the current limits.
+
+A session's ``runtime_meta.state_since`` is when its state last started fresh (its
+create, a restart without replay, or a worker that died in a replay); a replay keeps it,
+so a later one runs the same executions again, and those since. Nothing of a replay is
+recorded but its report (``runtime_meta.replay``): its executions already have their
+records, and their output would only repeat them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from vmctl.api.models import Limits
+from vmctl.protocol import RuntimeOptions
+from vmctl.supervisor.sessions.execution import error_of, job_of
+from vmctl.supervisor.store import Store
+from vmctl.supervisor.store.models import utc_now
+from vmctl.supervisor.workers import WorkerHandle
+
+logger = logging.getLogger("vmctl.sessions")
+
+# Executions read from the store at once: a replay holds at most this many records.
+PAGE = 100
+# The report lists at most this many executions whose value differs from their record
+# (it lives in the session's row); ``replayed`` counts them all.
+MAX_DIVERGED = 50
+
+INCOMPLETE = (
+    "Not replayed: executions of this session since its state last started fresh"
+    " were pruned (the store's retention), so its state cannot be made again"
+)
+UNKNOWN = (
+    "Not replayed: when this session's state last started fresh is not known"
+    " (it was started by an earlier vmctl)"
+)
+
+
+def not_replayable(message: str) -> dict[str, Any]:
+    """The ``failed`` of a replay whose history is not whole (no execution to name)."""
+    return {"execution_id": None, "error": {"code": "REPLAY_INCOMPLETE", "message": message}}
+
+
+async def replayed(
+    store: Store,
+    handle: WorkerHandle,
+    session_id: str,
+    since: str,
+    runtime: RuntimeOptions,
+    limits: Limits,
+    fresh: Callable[[], Awaitable[WorkerHandle]],
+) -> tuple[WorkerHandle, dict[str, Any], str]:
+    """Replay the session's executions since ``since`` ("": not known) on ``handle``: the
+    worker then, the report, and when that worker's state started. A replay that killed
+    its worker leaves a ``fresh`` one in its place, whose state starts then."""
+    if not since:
+        report = {"replayed": 0, "diverged": [], "failed": not_replayable(UNKNOWN)}
+        return handle, report, utc_now()
+    try:
+        report = await replay(store, handle, session_id, since, runtime, limits)
+    except BaseException:
+        await handle.aclose()
+        raise
+    if handle.alive:
+        return handle, report, since
+    await handle.aclose()
+    logger.warning("session %s: its worker died in a replay; a fresh one replaces it", session_id)
+    fresh_since = utc_now()
+    return await fresh(), report, fresh_since
+
+
+async def replay(
+    store: Store,
+    handle: WorkerHandle,
+    session_id: str,
+    since: str,
+    runtime: RuntimeOptions,
+    limits: Limits,
+) -> dict[str, Any]:
+    """Run the session's executions since ``since`` on ``handle``; the report. Stops at the
+    first that does not end ``ok`` (the worker may be dead then: the caller looks)."""
+    report: dict[str, Any] = {"replayed": 0, "diverged": [], "failed": None}
+    after: tuple[str, int] | None = None
+    while True:
+        page = await store.replay_page(session_id, since, after, PAGE)
+        if not page.complete:  # pruned before the replay, or while it ran
+            report["failed"] = not_replayable(INCOMPLETE)
+            return report
+        for execution in page.executions:
+            outcome = await handle.execute(job_of(execution, runtime), limits)
+            if outcome.status != "ok":
+                report["failed"] = {"execution_id": execution.id, "error": error_of(outcome)}
+                return report
+            report["replayed"] += 1
+            # As it would be recorded: the value's JSON arrives raw, the record's is read.
+            now = msgspec.json.decode(msgspec.json.encode(outcome.value))
+            if now != execution.result and len(report["diverged"]) < MAX_DIVERGED:
+                report["diverged"].append(
+                    {"execution_id": execution.id, "recorded": execution.result, "now": now}
+                )
+        if page.after is None:
+            return report
+        after = page.after
