@@ -110,6 +110,19 @@ def test_a_killed_worker_crashes_the_session_and_restart_brings_it_back(
     assert vmctl("exec", "repl", hello_session, "typeof lost").stdout == "undefined\n"
 
 
+def test_restart_replay_brings_the_state_back_and_says_what_ran(
+    vmctl: Vmctl, vmctl_json: Json, hello_session: str
+) -> None:
+    assert vmctl("exec", "repl", hello_session, "globalThis.kept = 41").exit_code == 0
+    assert vmctl("exec", "repl", hello_session, "kept += 1").exit_code == 0
+    assert vmctl("exec", "repl", hello_session, "Date.now()").exit_code == 0
+
+    restarted = vmctl("session", "restart", hello_session, "--replay")
+    assert restarted.exit_code == 0, restarted.output
+    assert "Replay:       3 executions replayed, 1 with another value\n" in restarted.stdout
+    assert vmctl("exec", "repl", hello_session, "kept").stdout == "42\n"
+
+
 def test_a_template_in_use_cannot_be_deleted(
     vmctl: Vmctl, hello_template: dict[str, Any], hello_session: str
 ) -> None:

@@ -246,9 +246,26 @@ def session(value: Session) -> str:
     if value.closed_at:
         pairs.append(("Closed", timestamp(value.closed_at)))
     pairs.append(("Worker", worker(value.runtime_meta)))
+    replay = (value.runtime_meta or {}).get("replay")
+    if isinstance(replay, dict):
+        pairs.append(("Replay", replayed(replay)))
     if value.last_error:
         pairs.append(("Last error", value.last_error.rstrip()))
     return key_values(pairs)
+
+
+def replayed(report: dict[str, Any]) -> str:
+    """``3 executions replayed, 1 with another value; stopped at <id>: <message>``."""
+    count = report.get("replayed", 0)
+    text = f"{count} execution{'s' if count != 1 else ''} replayed"
+    if diverged := report.get("diverged"):
+        text += f", {len(diverged)} with another value"
+    failed = report.get("failed")
+    if isinstance(failed, dict):
+        error = failed.get("error") or {}
+        where = failed.get("execution_id") or "the start"
+        text += f"; stopped at {where}: {error.get('message') or error.get('code')}"
+    return text
 
 
 def runtime_summary(value: RuntimeSummary) -> str:

@@ -74,8 +74,15 @@ def close(cli: CliContext, session_id: str) -> None:
 
 @session.command("restart")
 @session_argument
+@click.option(
+    "--replay", is_flag=True, help="Run the executions since the state started again on it."
+)
 @pass_cli
-def restart(cli: CliContext, session_id: str) -> None:
-    """Give a crashed (or ready) session a fresh worker; its JavaScript state is lost."""
-    restarted = cli.client.restart_session(session_id)
+def restart(cli: CliContext, session_id: str, replay: bool) -> None:
+    """Give a crashed (or ready) session a fresh worker.
+
+    Its JavaScript state is lost, unless --replay runs the executions that made it again
+    (those that ended ok since the state last started fresh, in order).
+    """
+    restarted = cli.client.restart_session(session_id, replay=replay)
     cli.show(restarted, f"Restarted session {restarted.id}\n{fmt.session(restarted)}")

@@ -194,8 +194,9 @@ class AsyncClient:
     async def close_session(self, session_id: str) -> Session:
         return await self._send(routes.close_session(session_id))
 
-    async def restart_session(self, session_id: str) -> Session:
-        return await self._send(routes.restart_session(session_id))
+    async def restart_session(self, session_id: str, *, replay: bool = False) -> Session:
+        """A fresh worker; with ``replay``, the executions since the state started run again."""
+        return await self._send(routes.restart_session(session_id, replay))
 
     async def open_session(
         self,

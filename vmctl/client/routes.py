@@ -211,8 +211,9 @@ def close_session(session_id: str) -> Call[Session]:
     return Call("POST", f"/sessions/{seg(session_id)}/close", Session, timeout=LONG_TIMEOUT)
 
 
-def restart_session(session_id: str) -> Call[Session]:
-    return Call("POST", f"/sessions/{seg(session_id)}/restart", Session, timeout=LONG_TIMEOUT)
+def restart_session(session_id: str, replay: bool) -> Call[Session]:
+    path = f"/sessions/{seg(session_id)}/restart"
+    return Call("POST", path, Session, body={"replay": replay}, timeout=LONG_TIMEOUT)
 
 
 # -- executions -----------------------------------------------------------------------------

@@ -194,8 +194,9 @@ class Client:
     def close_session(self, session_id: str) -> Session:
         return self._send(routes.close_session(session_id))
 
-    def restart_session(self, session_id: str) -> Session:
-        return self._send(routes.restart_session(session_id))
+    def restart_session(self, session_id: str, *, replay: bool = False) -> Session:
+        """A fresh worker; with ``replay``, the executions since the state started run again."""
+        return self._send(routes.restart_session(session_id, replay))
 
     def open_session(
         self,
