@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,7 +32,15 @@ from typing import Any
 
 import msgspec
 
-from vmctl.api.models import Execution, Lifecycle, Session, SessionStatus, Template
+from vmctl.api.models import (
+    Execution,
+    Lifecycle,
+    Session,
+    SessionStatus,
+    Settings,
+    StartupFile,
+    Template,
+)
 from vmctl.supervisor.config import (
     FLAP_LIMIT,
     FLAP_WINDOW,
@@ -69,7 +76,7 @@ from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
 from vmctl.supervisor.store.models import new_id, utc_now
-from vmctl.supervisor.workers import Launcher, Outcome
+from vmctl.supervisor.workers import Launcher, Outcome, WorkerHandle
 from vmctl.supervisor.workers.forkserver import ForkServer
 from vmctl.supervisor.workers.sandboxing import open_sandbox, sandbox_summary
 
@@ -528,17 +535,8 @@ class SessionManager:
                 self._config, self._launcher, session, template, settings, startup, pool, starting
             )
             if replay_since is not None:
-                fresh = functools.partial(
-                    start_worker, self._config, self._launcher, session, template, settings, startup
-                )
-                handle, report, state_since = await replayed(
-                    self._store,
-                    handle,
-                    session.id,
-                    replay_since,
-                    executions.runtime_options(template, settings),
-                    executions.worker_limits(settings, settings.limits.mem_mb),
-                    fresh,
+                handle, report, state_since = await self._replay_on(
+                    handle, session, template, settings, startup, replay_since
                 )
         except StartupFailed as exc:
             crashed = msgspec.structs.replace(session, status="crashed", last_error=exc.message)
@@ -561,6 +559,27 @@ class SessionManager:
         if has_timeouts(settings.lifecycle):
             self._expiry.changed()
         return ready
+
+    async def _replay_on(
+        self,
+        handle: WorkerHandle,
+        session: Session,
+        template: Template,
+        settings: Settings,
+        startup: tuple[StartupFile, ...],
+        since: str,
+    ) -> tuple[WorkerHandle, dict[str, Any], str]:
+        """The session's executions since ``since`` run again on its new worker (replay.py)."""
+
+        async def fresh() -> WorkerHandle:
+            self._check_accepting()  # a worker started in a shutdown would be missed
+            return await start_worker(
+                self._config, self._launcher, session, template, settings, startup
+            )
+
+        limits = executions.worker_limits(settings, settings.limits.mem_mb)
+        runtime = executions.runtime_options(template, settings)
+        return await replayed(self._store, handle, session.id, since, runtime, limits, fresh)
 
     async def _retire(self, session_id: str, why: str) -> None:
         """Stop this session's worker, if it runs, and wait for its execution to be recorded."""
