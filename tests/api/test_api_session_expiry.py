@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +87,31 @@ def test_each_execution_starts_the_idle_clock_again(
         time.sleep(0.1)  # the pace of a client's requests, which is what is under test
     assert api.get(f"/sessions/{session['id']}").json()["status"] == "ready"
     assert "lifecycle.idle_timeout_ms" in _closed(api, session)["last_error"]
+
+
+def test_an_execution_sent_as_the_idle_timeout_runs_out_is_refused_or_runs_whole(
+    api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    template = make_template()
+    _lifecycle(api, template, idle_timeout_ms=40)
+    rng = random.Random(7)
+    answers: collections.Counter[str] = collections.Counter()
+    session = make_session(template)
+    for _ in range(60):
+        # Around the moment the session's idle time runs out: before, at, after it.
+        time.sleep(rng.uniform(0.0, 0.08))  # the race under test, not a wait for a state
+        code = "const end = Date.now() + 30; while (Date.now() < end) {} 'whole'"
+        ran = api.post("/executions/repl", json={"session_id": session["id"], "input": code})
+        if ran.status_code == 409:
+            assert error_code(ran) == "SESSION_NOT_READY", ran.text
+            answers["refused"] += 1
+            session = make_session(template)
+            continue
+        assert ran.status_code == 201, ran.text
+        assert ran.json()["status"] == "ok" and ran.json()["result"]["json"] == "whole"
+        answers["whole"] += 1
+    # Both happened: the race was run, not avoided.
+    assert answers["refused"] > 0 and answers["whole"] > 0, answers
 
 
 def test_the_lifetime_ends_a_running_execution_as_cancelled(

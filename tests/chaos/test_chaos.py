@@ -262,8 +262,10 @@ class Client:
         self.chaos.request(client, epoch, "cancel", "POST", path, WALL_S + ANSWER_BOUND)
 
     def _restart(self, client: httpx.Client, epoch: int, session: str) -> None:
+        """Half of them replay: the executions since the state started run again."""
         path = f"/sessions/{session}/restart"
-        self.chaos.request(client, epoch, "restart", "POST", path, WALL_S + ANSWER_BOUND)
+        body = {"replay": self.rng.random() < 0.5}
+        self.chaos.request(client, epoch, "restart", "POST", path, WALL_S + ANSWER_BOUND, body)
 
     def _replace(self, client: httpx.Client, epoch: int, session: str) -> None:
         """Close the session and create another in its place (the create claims a waiting
