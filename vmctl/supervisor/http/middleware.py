@@ -4,7 +4,8 @@
 answers ``INTERNAL`` for a bug (logged with that id), and once it is answered logs it
 and counts it. :class:`Gate` then refuses, before the app sees it, a request the daemon
 does not serve, each check a function of its own, in this order: a ``Host`` or an
-``Origin`` it does not answer (hosts.py), a missing token, a body that is not JSON, a
+``Origin`` it does not answer (hosts.py), a missing token (the bearer header, or the web
+console's cookie: console/), a body that is not JSON, a
 body over the limit (whatever its Content-Length claimed). A refusal is the envelope of
 errors.py. Each concern is a layer's step rather than a layer: every ASGI layer costs a
 coroutine and a wrapped ``send`` on every request. What comes before them (connection
@@ -21,9 +22,11 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vmctl.supervisor.http.console import COOKIE as CONSOLE_COOKIE
+from vmctl.supervisor.http.console import cookie_value
 from vmctl.supervisor.http.errors import (
     RequestError,
     envelope,
@@ -150,19 +153,19 @@ class Gate(_HttpOnly):
         app: ASGIApp,
         allowed: AllowedHosts,
         token: str | None,
-        open_path: str,
+        open_paths: frozenset[str],
         max_bytes: int,
     ) -> None:
         super().__init__(app)
         self.allowed = allowed
-        self.expected = f"Bearer {token}".encode() if token is not None else None
-        self.open_path = open_path
+        self.token = Token(token) if token is not None else None
+        self.open_paths = open_paths
         self.max_bytes = max_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         refusal = (
             host_refusal(scope, self.allowed)
-            or token_refusal(scope, self.expected, self.open_path)
+            or token_refusal(scope, self.token, self.open_paths)
             or media_refusal(scope)
             or length_refusal(scope, self.max_bytes)
         )
@@ -193,13 +196,35 @@ def host_refusal(scope: Scope, allowed: AllowedHosts) -> RequestError | None:
     return None
 
 
-def token_refusal(scope: Scope, expected: bytes | None, open_path: str) -> RequestError | None:
-    """With a token, every route but ``GET`` of the health check needs
-    ``Authorization: Bearer``, compared in constant time."""
+class Token:
+    """What a request may show for the daemon's token: ``Authorization: Bearer <token>``,
+    or the web console's cookie (a value derived from the token)."""
+
+    def __init__(self, token: str) -> None:
+        self.bearer = f"Bearer {token}".encode()
+        self.cookie = cookie_value(token).encode()
+
+    def shown(self, scope: Scope) -> bool:
+        """Compared in constant time; the cookie is parsed only without the header."""
+        authorization = header(scope, b"authorization")
+        if authorization is not None:
+            return hmac.compare_digest(authorization, self.bearer)
+        cookies = header(scope, b"cookie")
+        if cookies is None:
+            return False
+        given = cookie_parser(cookies.decode("latin-1")).get(CONSOLE_COOKIE, "")
+        return hmac.compare_digest(given.encode("latin-1", "replace"), self.cookie)
+
+
+def token_refusal(
+    scope: Scope, token: Token | None, open_paths: frozenset[str]
+) -> RequestError | None:
+    """With a token, every route needs it (``Token``) but a ``GET`` of the open paths: the
+    health check, and the console's page, which signs in with it itself."""
     if (
-        expected is not None
-        and not (scope["method"] == "GET" and scope["path"] == open_path)
-        and not hmac.compare_digest(header(scope, b"authorization") or b"", expected)
+        token is not None
+        and not (scope["method"] == "GET" and scope["path"] in open_paths)
+        and not token.shown(scope)
     ):
         return RequestError("UNAUTHORIZED", "Missing or wrong bearer token")
     return None

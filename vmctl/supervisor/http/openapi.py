@@ -247,11 +247,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
 
 
 def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes``; a route with no entry in OPERATIONS raises."""
+    """The OpenAPI 3.1 document of ``routes``; a route with no entry in OPERATIONS raises.
+
+    Routes made with ``include_in_schema=False`` are left out: the web console's page and
+    files are for a browser, not for programs (docs/console.md).
+    """
     operations = [
         (route, method, _operation(route.path_format, method))
         for route in routes
-        if isinstance(route, Route)
+        if isinstance(route, Route) and route.include_in_schema
         for method in sorted((route.methods or set()) - {"HEAD"})
     ]
     types = [t for _, _, op in operations for t in (op.answer, op.body) if t is not None]
