@@ -21,8 +21,21 @@ lint: install
 	$(VENV)/bin/ruff check vmctl tests testdata benchmarks
 	$(VENV)/bin/mypy
 
-pytest: install
-	$(PY) -m pytest
+# The web console's tests drive Debian's Chromium (tests/console); Playwright's own
+# browser download is not used. Installed here when missing, as root (CI runs as root).
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else \
+		echo "The web console's tests need Chromium at $(CHROMIUM):" \
+			"sudo apt-get install chromium (or set CHROMIUM=/path)" >&2; exit 1; \
+	fi
+
+pytest: install $(CHROMIUM)
+	VMCTL_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 # The installed CLI against real daemons (see docs/cli.md, "Checks").
 smoke: install
