@@ -14,6 +14,7 @@ import click
 
 from vmctl.api_token import TOKEN_ENV, TokenError, client_token, token_path
 from vmctl.cli import format as fmt
+from vmctl.cli.console import console
 from vmctl.cli.context import JSON_HELP, CliContext, color_choice, json_option, pass_cli
 from vmctl.cli.daemon_record import running_record, vmctl_home
 from vmctl.cli.doctor import doctor
@@ -128,7 +129,20 @@ def accept_json_after(group: click.Group) -> None:
             accept_json_after(command)
 
 
-for command in (up, down, status, logs, run, template, session, exec_, ops, doctor, mcp_command):
+for command in (
+    up,
+    down,
+    status,
+    logs,
+    run,
+    template,
+    session,
+    exec_,
+    ops,
+    doctor,
+    mcp_command,
+    console,
+):
     cli.add_command(command)
 accept_json_after(cli)
 
