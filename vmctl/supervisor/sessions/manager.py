@@ -387,11 +387,9 @@ class SessionManager:
                 await self._store.update_session(starting)
                 if not replay:
                     return await self._start(starting, template, restarts)
-                # A string, or None for a session an earlier vmctl started (no replay then).
-                since = (
-                    meta.get("state_since") if isinstance(meta.get("state_since"), str) else None
-                )
-                return await self._start(starting, template, restarts, replay_since=since or "")
+                since = meta.get("state_since")  # none for a session of an earlier vmctl
+                since = since if isinstance(since, str) else ""
+                return await self._start(starting, template, restarts, replay_since=since)
 
     async def close_session(self, session_id: str) -> Session:
         async with self._locks.hold(session_id):
