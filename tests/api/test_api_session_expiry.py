@@ -23,6 +23,15 @@ def _lifecycle(api: httpx.Client, template: dict[str, Any], **lifecycle: int | N
     assert put.status_code == 200, put.text
 
 
+def _expiring(
+    api: httpx.Client, make_template: Make, make_session: Make, **lifecycle: int
+) -> dict[str, Any]:
+    """A session of a new template with these lifecycle timeouts."""
+    template = make_template()
+    _lifecycle(api, template, **lifecycle)
+    return make_session(template)
+
+
 def _closed(api: httpx.Client, session: dict[str, Any], timeout: float = 15) -> dict[str, Any]:
     def closed() -> bool:
         return bool(api.get(f"/sessions/{session['id']}").json()["status"] == "closed")
@@ -42,9 +51,7 @@ def _worker_gone(pid: int) -> bool:
 def test_an_idle_session_is_closed_with_the_reason(
     api: httpx.Client, make_template: Make, make_session: Make
 ) -> None:
-    template = make_template()
-    _lifecycle(api, template, idle_timeout_ms=300)
-    session = make_session(template)
+    session = _expiring(api, make_template, make_session, idle_timeout_ms=300)
     ran = api.post("/executions/repl", json={"session_id": session["id"], "input": "1+1"})
     assert ran.status_code == 201, ran.text
 
@@ -60,9 +67,7 @@ def test_an_idle_session_is_closed_with_the_reason(
 def test_the_idle_timeout_never_cuts_a_running_execution(
     api: httpx.Client, make_template: Make, make_session: Make
 ) -> None:
-    template = make_template()
-    _lifecycle(api, template, idle_timeout_ms=200)
-    session = make_session(template)
+    session = _expiring(api, make_template, make_session, idle_timeout_ms=200)
     # Runs five idle timeouts long, then the session idles and is closed.
     code = "const end = Date.now() + 1000; while (Date.now() < end) {} 'done'"
     ran = api.post("/executions/repl", json={"session_id": session["id"], "input": code})
@@ -74,9 +79,7 @@ def test_the_idle_timeout_never_cuts_a_running_execution(
 def test_each_execution_starts_the_idle_clock_again(
     api: httpx.Client, make_template: Make, make_session: Make
 ) -> None:
-    template = make_template()
-    _lifecycle(api, template, idle_timeout_ms=1500)
-    session = make_session(template)
+    session = _expiring(api, make_template, make_session, idle_timeout_ms=1500)
     # Executions 0.1 s apart for twice the timeout: the session never idles that long.
     until = time.monotonic() + 3.0
     count = 0

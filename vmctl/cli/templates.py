@@ -73,14 +73,7 @@ def set_limits(cli: CliContext, /, template_ref: str, **given: int | None) -> No
     The API replaces the whole limits object, so the current one is read first
     and the options given are merged into it.
     """
-    changes = {name: value for name, value in given.items() if value is not None}
-    if not changes:
-        raise click.UsageError("give at least one limit, e.g. --wall-ms 1000")
-    template_id = cli.client.template_id(template_ref)
-    current = cli.client.get_template(template_id).settings.limits
-    limits = msgspec.structs.replace(current, **changes)
-    settings = cli.client.update_settings(template_id, limits=limits)
-    cli.show(settings, fmt.settings(settings))
+    _change_settings(cli, template_ref, "limits", given, "limit, e.g. --wall-ms 1000")
 
 
 @template.command("set-runtime")
@@ -91,13 +84,28 @@ def set_limits(cli: CliContext, /, template_ref: str, **given: int | None) -> No
 @pass_cli
 def set_runtime(cli: CliContext, /, template_ref: str, **given: bool | None) -> None:
     """Change some runtime flags and keep the others."""
-    changes = {name: value for name, value in given.items() if value is not None}
+    _change_settings(cli, template_ref, "runtime", given, "flag, e.g. --esm")
+
+
+def _change_settings(
+    cli: CliContext,
+    template_ref: str,
+    part: str,
+    given: dict[str, Any],
+    example: str,
+    off: object = None,
+) -> None:
+    """Merge the options given (those not None; ``off`` stands for None) into one part of
+    the template's settings, and PUT it: the API replaces a whole part, so it is read first."""
+    changes = {
+        name: None if value == off else value for name, value in given.items() if value is not None
+    }
     if not changes:
-        raise click.UsageError("give at least one flag, e.g. --esm")
+        raise click.UsageError(f"give at least one {example}")
     template_id = cli.client.template_id(template_ref)
-    current = cli.client.get_template(template_id).settings.runtime
-    runtime = msgspec.structs.replace(current, **changes)
-    settings = cli.client.update_settings(template_id, runtime=runtime)
+    current = getattr(cli.client.get_template(template_id).settings, part)
+    update = {part: msgspec.structs.replace(current, **changes)}
+    settings = cli.client.update_settings(template_id, **update)
     cli.show(settings, fmt.settings(settings))
 
 
@@ -142,18 +150,8 @@ def set_lifecycle(cli: CliContext, /, template_ref: str, **given: Any) -> None:
 
     A timeout given as 'off' is turned off.
     """
-    changes = {
-        name: (None if value == _OFF else value)
-        for name, value in given.items()
-        if value is not None
-    }
-    if not changes:
-        raise click.UsageError("give at least one option, e.g. --idle-timeout-ms 600000")
-    template_id = cli.client.template_id(template_ref)
-    current = cli.client.get_template(template_id).settings.lifecycle
-    lifecycle = msgspec.structs.replace(current, **changes)
-    settings = cli.client.update_settings(template_id, lifecycle=lifecycle)
-    cli.show(settings, fmt.settings(settings))
+    example = "option, e.g. --idle-timeout-ms 600000"
+    _change_settings(cli, template_ref, "lifecycle", given, example, off=_OFF)
 
 
 @template.command("add-startup")

@@ -10,6 +10,7 @@ records, and their output would only repeat them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,7 +20,7 @@ import msgspec
 from vmctl.api.models import Limits
 from vmctl.protocol import RuntimeOptions
 from vmctl.supervisor.sessions.execution import error_of, job_of
-from vmctl.supervisor.store import Store
+from vmctl.supervisor.store import ReplayPage, Store
 from vmctl.supervisor.store.models import utc_now
 from vmctl.supervisor.workers import WorkerHandle
 
@@ -61,8 +62,9 @@ async def replayed(
     if not since:
         report = {"replayed": 0, "diverged": [], "failed": not_replayable(UNKNOWN)}
         return handle, report, utc_now()
+    pages = functools.partial(store.replay_page, session_id, since, limit=PAGE)
     try:
-        report = await replay(store, handle, session_id, since, runtime, limits)
+        report = await _rerun(pages, handle, runtime, limits)
     except BaseException:
         await handle.aclose()
         raise
@@ -74,20 +76,18 @@ async def replayed(
     return await fresh(), report, fresh_since
 
 
-async def replay(
-    store: Store,
+async def _rerun(
+    pages: Callable[[tuple[str, int] | None], Awaitable[ReplayPage]],
     handle: WorkerHandle,
-    session_id: str,
-    since: str,
     runtime: RuntimeOptions,
     limits: Limits,
 ) -> dict[str, Any]:
-    """Run the session's executions since ``since`` on ``handle``; the report. Stops at the
-    first that does not end ``ok`` (the worker may be dead then: the caller looks)."""
+    """Run the executions ``pages`` gives (from its first page on) on ``handle``; the report.
+    Stops at the first that does not end ``ok`` (the worker may be dead then)."""
     report: dict[str, Any] = {"replayed": 0, "diverged": [], "failed": None}
     after: tuple[str, int] | None = None
     while True:
-        page = await store.replay_page(session_id, since, after, PAGE)
+        page = await pages(after)
         if not page.complete:  # pruned before the replay, or while it ran
             report["failed"] = not_replayable(INCOMPLETE)
             return report
