@@ -37,6 +37,7 @@ TOOLS = frozenset(
         "create_session",
         "list_sessions",
         "close_session",
+        "restart_session",
         "read_events",
         "cancel_execution",
     }

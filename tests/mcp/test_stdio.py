@@ -71,6 +71,39 @@ def test_run_javascript_creates_a_session_that_keeps_its_state(
     talk(stdio, scenario)
 
 
+def test_a_crashed_session_comes_back_with_its_state_by_replay(
+    stdio: StdioServerParameters, talk: Talk
+) -> None:
+    async def scenario(client: Client) -> None:
+        ran = await client.call_tool("run_javascript", {"code": "globalThis.n = 41"})
+        session_id = data(ran)["session_id"]
+        await client.call_tool("run_javascript", {"code": "n += 1", "session_id": session_id})
+        await client.call_tool("run_javascript", {"code": "Date.now()", "session_id": session_id})
+        crash = "let a = []; for (;;) a.push(new Array(1e6).fill(1))"  # out of memory: an error
+        await client.call_tool("run_javascript", {"code": crash, "session_id": session_id})
+
+        restarted = await client.call_tool("restart_session", {"session_id": session_id})
+        assert not restarted.is_error, text(restarted)
+        assert data(restarted)["runtime_meta"]["replay"]["replayed"] == 3
+        assert "Replayed 3 execution(s); these gave another value than recorded: " in text(
+            restarted
+        )
+        again = await client.call_tool("run_javascript", {"code": "n", "session_id": session_id})
+        assert data(again)["result"]["json"] == 42
+
+        fresh = await client.call_tool(
+            "restart_session", {"session_id": session_id, "replay": False}
+        )
+        assert "replay" not in data(fresh)["runtime_meta"] and "Replayed" not in text(fresh)
+        gone = await client.call_tool(
+            "run_javascript", {"code": "typeof n", "session_id": session_id}
+        )
+        assert data(gone)["result"]["json"] == "undefined"
+        await client.call_tool("close_session", {"session_id": session_id})
+
+    talk(stdio, scenario)
+
+
 def test_create_list_and_close_sessions(
     stdio: StdioServerParameters, talk: Talk, worktree: Path
 ) -> None:

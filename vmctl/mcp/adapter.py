@@ -85,6 +85,10 @@ class Vmctl:
         with _translated():
             return await self._client.close_session(session_id)
 
+    async def restart_session(self, session_id: str, replay: bool) -> Session:
+        with _translated():
+            return await self._client.restart_session(session_id, replay=replay)
+
     async def start_repl(self, session_id: str, code: str) -> Execution:
         """Start ``code`` in the session; the ``running`` record, at once."""
         with _translated():

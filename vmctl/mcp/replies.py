@@ -201,6 +201,24 @@ def session_reply(session: Session, what: str) -> Reply:
     return Reply(f"{what}: {session_line(session)}", _builtins(session))
 
 
+def restarted_reply(session: Session) -> Reply:
+    """The session, and what its replay ran again (if it replayed)."""
+    reply = session_reply(session, "Restarted")
+    report = (session.runtime_meta or {}).get("replay")
+    if not isinstance(report, dict):
+        return reply
+    text = f"{reply.text}\nReplayed {report['replayed']} execution(s)"
+    if report["diverged"]:
+        changed = ", ".join(d["execution_id"] for d in report["diverged"])
+        text += f"; these gave another value than recorded: {changed}"
+    failed = report["failed"]
+    if failed:
+        error = failed["error"]
+        where = failed["execution_id"] or "the start"
+        text += f"; stopped at {where}: {error.get('code')}: {cut(str(error.get('message')), 500)}"
+    return Reply(text + ".", reply.data)
+
+
 def sessions_reply(sessions: list[Session], total: int, status: str) -> Reply:
     if not sessions:
         return Reply(f"No sessions ({status}).", _builtins(SessionList([], 0)))

@@ -165,6 +165,21 @@ async def close_session(
     return await _answer(_session_reply(vm.close_session(session_id), "Closed"))
 
 
+async def restart_session(
+    ctx: ServerContext,
+    session_id: Annotated[str, Field(min_length=1, description="The session to restart.")],
+    replay: Annotated[
+        bool,
+        Field(description="Run again the executions that made its state (those that ended ok)."),
+    ] = True,
+) -> CallToolResult:
+    """Give a session a fresh worker: after a crash (out of memory, a killed worker), or to
+    start its state over (replay false). With replay, its state is made again by running
+    its earlier executions again, in order; the reply says how many, and where it stopped."""
+    vm = _vm(ctx)
+    return await _answer(_restarted(vm.restart_session(session_id, replay)))
+
+
 async def read_events(
     ctx: ServerContext,
     execution_id: ExecutionId,
@@ -237,6 +252,10 @@ async def _listed(vm: Vmctl, status: str, limit: int) -> replies.Reply:
     return replies.sessions_reply(sessions[:limit], len(sessions), status)
 
 
+async def _restarted(call: Awaitable[Session]) -> replies.Reply:
+    return replies.restarted_reply(await call)
+
+
 async def _session_reply(call: Awaitable[Session], what: str) -> replies.Reply:
     return replies.session_reply(await call, what)
 
@@ -281,6 +300,7 @@ TOOLS: list[tuple[Callable[..., Awaitable[CallToolResult]], ToolAnnotations, typ
     (create_session, _CHANGES, Session),
     (list_sessions, _READ_ONLY, replies.SessionList),
     (close_session, _ENDS, Session),
+    (restart_session, _CHANGES, Session),
     (read_events, _READ_ONLY, replies.EventsPage),
     (cancel_execution, _ENDS, Execution),
 ]
