@@ -53,6 +53,10 @@ def test_the_page_needs_the_token_or_the_cookie(daemon: Daemon) -> None:
         page = client.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert '<script src="/console/console.js"' in page.text
+        # Signed in, the address with the token still drops it; a wrong one is refused.
+        again = client.get("/", params={"token": daemon.token})
+        assert again.status_code == 303 and again.headers["location"] == "/"
+        assert client.get("/", params={"token": "wrong"}).status_code == 401
 
 
 def test_the_page_may_load_only_the_daemons_own_files(daemon: Daemon) -> None:

@@ -75,13 +75,17 @@ def console_routes(token: str | None) -> list[BaseRoute]:
     expected = cookie_value(token) if token is not None else None
 
     async def console_page(request: Request) -> Response:
-        if expected is None or _same(request.cookies.get(COOKIE, ""), expected):
+        if expected is None:
             return HTMLResponse(page, headers=SECURITY_HEADERS)
         given = request.query_params.get("token")
-        if given is not None and token is not None and _same(given, token):
+        if given is not None:  # a sign-in, even with a cookie: the address is to lose it
+            if token is None or not _same(given, token):
+                return HTMLResponse(_LOCKED, status_code=401, headers=SECURITY_HEADERS)
             signed_in = RedirectResponse(PAGE, status_code=303, headers=SECURITY_HEADERS)
             signed_in.set_cookie(COOKIE, expected, path="/", httponly=True, samesite="strict")
             return signed_in
+        if _same(request.cookies.get(COOKIE, ""), expected):
+            return HTMLResponse(page, headers=SECURITY_HEADERS)
         return HTMLResponse(_LOCKED, status_code=401, headers=SECURITY_HEADERS)
 
     async def console_asset(request: Request) -> Response:
