@@ -74,6 +74,17 @@ def test_unknown_template_is_not_found(api: httpx.Client, worktree: Path) -> Non
     assert response.status_code == 404 and error_code(response) == "TEMPLATE_NOT_FOUND"
 
 
+def test_an_unknown_template_is_told_before_a_worktree_outside_the_roots(
+    api: httpx.Client, make_template: Make
+) -> None:
+    # docs/api.md, "Validation order": existence (404), then the domain's rules (422).
+    outside = Path("/usr")
+    response = api.post("/sessions", json=session_body(str(uuid.uuid4()), outside))
+    assert response.status_code == 404 and error_code(response) == "TEMPLATE_NOT_FOUND"
+    known = api.post("/sessions", json=session_body(make_template()["id"], outside))
+    assert known.status_code == 422 and error_code(known) == "INVALID_PATH"
+
+
 def test_lifecycle_and_runtime_summary(api: httpx.Client, make_session: Make) -> None:
     before = api.get("/runtime/summary").json()["active_sessions"]
     first, second = make_session(), make_session()

@@ -341,11 +341,13 @@ class SessionManager:
     async def create_session(
         self, template_id: str, workspace_id: str, base_commit_oid: str, worktree_path: str
     ) -> Session:
-        worktree = await asyncio.to_thread(
+        worktree, outside = await asyncio.to_thread(
             worktree_in_roots, worktree_path, self._config.worktree_roots
         )
         self._check_accepting()
         template = await self.templates.get(template_id)
+        if outside is not None:
+            raise outside
         with self._place():
             session = Session(
                 id=new_id(),

@@ -30,11 +30,16 @@ def worktree_root(path: str) -> str:
     return os.path.normpath(path)
 
 
-def worktree_in_roots(path: str, roots: tuple[str, ...]) -> str:
-    """:func:`worktree_root` of ``path``, checked by :func:`check_in_roots` (sync)."""
+def worktree_in_roots(path: str, roots: tuple[str, ...]) -> tuple[str, Invalid | None]:
+    """:func:`worktree_root` of ``path`` (its VALIDATION_ERROR raised), and the
+    INVALID_PATH of :func:`check_in_roots` if it is outside them, returned: that one is a
+    domain rule, told only after a missing template (docs/api.md, "Validation order")."""
     worktree = worktree_root(path)
-    check_in_roots(worktree, roots)
-    return worktree
+    try:
+        check_in_roots(worktree, roots)
+    except Invalid as outside:
+        return worktree, outside
+    return worktree, None
 
 
 def check_in_roots(worktree: str, roots: tuple[str, ...]) -> None:
