@@ -77,6 +77,7 @@ ACTIONS = {
     "cancel": 3,
     "restart": 1,
     "replace": 1,
+    "expire": 1,
     "sigkill": 1,
     "sigstop": 1,
 }
@@ -238,6 +239,8 @@ class Client:
             self._restart(client, epoch, session)
         elif kind == "replace":
             self._replace(client, epoch, session)
+        elif kind == "expire":
+            self._expire(client, epoch)
         else:
             self._signal(client, epoch, session, kind)
 
@@ -272,16 +275,33 @@ class Client:
         worker); the other threads find the new one from then on."""
         path = f"/sessions/{session}/close"
         closed = self.chaos.request(client, epoch, "replace", "POST", path, WALL_S + ANSWER_BOUND)
-        if closed is None or closed.status_code != 200:
-            return
+        if closed is not None and closed.status_code == 200:
+            self._renew(client, epoch, "replace", session)
+
+    def _renew(self, client: httpx.Client, epoch: int, action: str, session: str) -> None:
         created = self.chaos.request(
-            client, epoch, "replace", "POST", "/sessions", ANSWER_BOUND, self.new_session
+            client, epoch, action, "POST", "/sessions", ANSWER_BOUND, self.new_session
         )
         if created is None or created.status_code != 201:
             return
         with self.chaos.lock:  # another thread may have replaced it first: then it stays apart
             if session in self.sessions:
                 self.sessions[self.sessions.index(session)] = created.json()["id"]
+
+    def _expire(self, client: httpx.Client, epoch: int) -> None:
+        """Give the template an idle timeout of 1 ms for a moment: the daemon closes its
+        idle sessions as executions race it; then replace those it closed."""
+        path = f"/templates/{self.new_session['template_id']}/settings"
+        for timeout in (1, None):
+            body = {"lifecycle": {"idle_timeout_ms": timeout}}
+            self.chaos.request(client, epoch, "expire", "PUT", path, ANSWER_BOUND, body)
+            time.sleep(self.rng.uniform(0.0, 0.05))  # a chaos choice, not a wait
+        for session in list(self.sessions):
+            got = self.chaos.request(
+                client, epoch, "expire", "GET", f"/sessions/{session}", ANSWER_BOUND
+            )
+            if got is not None and got.status_code == 200 and got.json()["status"] == "closed":
+                self._renew(client, epoch, "expire", session)
 
     def _signal(self, client: httpx.Client, epoch: int, session: str, kind: str) -> None:
         got = self.chaos.request(client, epoch, kind, "GET", f"/sessions/{session}", ANSWER_BOUND)
