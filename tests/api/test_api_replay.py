@@ -82,8 +82,23 @@ def test_a_replay_says_which_values_differ(api: httpx.Client, make_session: Make
     assert replay["replayed"] == 2 and replay["failed"] is None
     [diverged] = replay["diverged"]
     assert diverged["execution_id"] == random["id"]
-    assert diverged["recorded"] == random["result"]
-    assert diverged["now"]["json"] != random["result"]["json"]
+    assert diverged["recorded"] == {"type": "number", "preview": random["result"]["preview"]}
+    assert diverged["now"]["type"] == "number"
+    assert diverged["now"]["preview"] != random["result"]["preview"]
+
+
+def test_a_replay_report_stays_small_whatever_the_values(
+    api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    session = make_session(make_template(max_output_kb=8192))
+    big = "Math.random() + 'x'.repeat(100000)"  # 100 kB a value, another each run
+    for _ in range(3):
+        assert _run(api, session, big)["status"] == "ok"
+    replay = _restart(api, session, replay=True)["runtime_meta"]["replay"]
+    assert replay["replayed"] == 3 and len(replay["diverged"]) == 3
+    for diverged in replay["diverged"]:
+        assert len(diverged["recorded"]["preview"]) <= 201
+        assert len(diverged["now"]["preview"]) <= 201
 
 
 def test_a_replay_stops_at_the_first_failure_and_the_session_is_ready(

@@ -28,9 +28,11 @@ logger = logging.getLogger("vmctl.sessions")
 
 # Executions read from the store at once: a replay holds at most this many records.
 PAGE = 100
-# The report lists at most this many executions whose value differs from their record
-# (it lives in the session's row); ``replayed`` counts them all.
+# The report lists at most this many executions whose value differs from their record,
+# each value as its type and the start of its preview: the report lives in the session's
+# row, and a value may be megabytes. ``replayed`` counts them all.
 MAX_DIVERGED = 50
+PREVIEW_CHARS = 200
 
 INCOMPLETE = (
     "Not replayed: executions of this session since its state last started fresh"
@@ -40,6 +42,16 @@ UNKNOWN = (
     "Not replayed: when this session's state last started fresh is not known"
     " (it was started by an earlier vmctl)"
 )
+
+
+def _brief(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A value event's payload as a diverged entry shows it: its type and preview, cut."""
+    if value is None:
+        return None
+    preview = str(value.get("preview", ""))
+    if len(preview) > PREVIEW_CHARS:
+        preview = preview[:PREVIEW_CHARS] + "…"
+    return {"type": value.get("type"), "preview": preview}
 
 
 def not_replayable(message: str) -> dict[str, Any]:
@@ -101,7 +113,11 @@ async def _rerun(
             now = msgspec.json.decode(msgspec.json.encode(outcome.value))
             if now != execution.result and len(report["diverged"]) < MAX_DIVERGED:
                 report["diverged"].append(
-                    {"execution_id": execution.id, "recorded": execution.result, "now": now}
+                    {
+                        "execution_id": execution.id,
+                        "recorded": _brief(execution.result),
+                        "now": _brief(now),
+                    }
                 )
         if page.after is None:
             return report
