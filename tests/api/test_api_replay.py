@@ -87,18 +87,25 @@ def test_a_replay_says_which_values_differ(api: httpx.Client, make_session: Make
     assert diverged["now"]["preview"] != random["result"]["preview"]
 
 
-def test_a_replay_report_stays_small_whatever_the_values(
-    api: httpx.Client, make_template: Make, make_session: Make
+def test_a_replay_report_stays_small_whatever_the_values_and_errors(
+    api: httpx.Client, make_template: Make, make_session: Make, worktree: Path
 ) -> None:
     session = make_session(make_template(max_output_kb=8192))
     big = "Math.random() + 'x'.repeat(100000)"  # 100 kB a value, another each run
     for _ in range(3):
         assert _run(api, session, big)["status"] == "ok"
+    (worktree / "later.js").write_text("1\n")
+    ran = api.post("/executions/run-file", json={"session_id": session["id"], "path": "later.js"})
+    assert ran.json()["status"] == "ok", ran.text
+    (worktree / "later.js").write_text("throw new Error('y'.repeat(100000))\n")
+
     replay = _restart(api, session, replay=True)["runtime_meta"]["replay"]
     assert replay["replayed"] == 3 and len(replay["diverged"]) == 3
     for diverged in replay["diverged"]:
         assert len(diverged["recorded"]["preview"]) <= 201
         assert len(diverged["now"]["preview"]) <= 201
+    assert replay["failed"]["execution_id"] == ran.json()["id"]
+    assert len(replay["failed"]["error"]["message"]) <= 2001
 
 
 def test_a_replay_stops_at_the_first_failure_and_the_session_is_ready(

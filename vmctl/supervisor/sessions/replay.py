@@ -33,6 +33,7 @@ PAGE = 100
 # row, and a value may be megabytes. ``replayed`` counts them all.
 MAX_DIVERGED = 50
 PREVIEW_CHARS = 200
+ERROR_CHARS = 2000  # of each text of the failed execution's error (message, stack)
 
 INCOMPLETE = (
     "Not replayed: executions of this session since its state last started fresh"
@@ -48,10 +49,20 @@ def _brief(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A value event's payload as a diverged entry shows it: its type and preview, cut."""
     if value is None:
         return None
-    preview = str(value.get("preview", ""))
-    if len(preview) > PREVIEW_CHARS:
-        preview = preview[:PREVIEW_CHARS] + "…"
-    return {"type": value.get("type"), "preview": preview}
+    return {"type": value.get("type"), "preview": _text(value.get("preview", ""), PREVIEW_CHARS)}
+
+
+def _cut(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The failed execution's error with each of its texts cut (a thrown message may be
+    megabytes)."""
+    if error is None:
+        return None
+    return {k: _text(v, ERROR_CHARS) if isinstance(v, str) else v for k, v in error.items()}
+
+
+def _text(value: object, limit: int) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def not_replayable(message: str) -> dict[str, Any]:
@@ -106,7 +117,7 @@ async def _rerun(
         for execution in page.executions:
             outcome = await handle.execute(job_of(execution, runtime), limits)
             if outcome.status != "ok":
-                report["failed"] = {"execution_id": execution.id, "error": error_of(outcome)}
+                report["failed"] = {"execution_id": execution.id, "error": _cut(error_of(outcome))}
                 return report
             report["replayed"] += 1
             # As it would be recorded: the value's JSON arrives raw, the record's is read.
