@@ -26,8 +26,9 @@ from vmctl.supervisor.workers import WorkerHandle
 
 logger = logging.getLogger("vmctl.sessions")
 
-# Executions read from the store at once: a replay holds at most this many records.
-PAGE = 100
+# Executions read from the store at once: a replay holds at most this many records, each
+# up to a request body (its input) and max_output_kb (its value), so few.
+PAGE = 8
 # The report lists at most this many executions whose value differs from their record,
 # each value as its type and the start of its preview: the report lives in the session's
 # row, and a value may be megabytes. ``replayed`` counts them all.
