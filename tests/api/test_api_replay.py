@@ -42,11 +42,13 @@ def test_a_replay_makes_the_state_again_from_the_executions_that_ended_ok(
     failed = _run(api, session, "globalThis.failed = true; throw new Error('not replayed')")
     assert failed["status"] == "error"
     assert _value(api, session, "n += 41") == 42
+    for _ in range(20):  # more than a page of the store's (replay.PAGE)
+        _value(api, session, "globalThis.m = (globalThis.m || 0) + 1")
 
     restarted = _restart(api, session, replay=True)
-    assert restarted["runtime_meta"]["replay"] == {"replayed": 2, "diverged": [], "failed": None}
+    assert restarted["runtime_meta"]["replay"] == {"replayed": 22, "diverged": [], "failed": None}
     assert restarted["runtime_meta"]["pid"] != session["runtime_meta"]["pid"]
-    assert _value(api, session, "[n, typeof failed]") == [42, "undefined"]
+    assert _value(api, session, "[n, m, typeof failed]") == [42, 20, "undefined"]
 
 
 def test_a_restart_without_replay_starts_the_state_afresh(
