@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from real_daemon import Daemon, error_code
+from real_daemon import Daemon, error_code, wait_until
 from vmctl.api.models import SESSION_STATUSES, ExecutionStatus, LimitName
 from vmctl.supervisor import metrics as daemon_metrics
 from vmctl.supervisor.http.metrics import CONTENT_TYPE
@@ -108,6 +108,10 @@ def test_every_series_is_there_from_the_start(daemon: Daemon, api: httpx.Client)
         assert ("vmctl_limit_stops_total", frozenset({("limit", limit)})) in scrape
     for status in SESSION_STATUSES:
         assert ("vmctl_sessions", frozenset({("status", status)})) in scrape
+    for timeout in daemon_metrics.LIFECYCLE_TIMEOUTS:
+        assert ("vmctl_sessions_expired_total", frozenset({("timeout", timeout)})) in scrape
+    for outcome in daemon_metrics.REPLAY_OUTCOMES:
+        assert ("vmctl_session_replays_total", frozenset({("outcome", outcome)})) in scrape
     assert _value(scrape, "vmctl_worker_pool_size") == 0  # no warm pool yet
     assert _value(scrape, "vmctl_forkserver_up") in (0, 1)
 
@@ -269,3 +273,34 @@ def test_made_up_paths_and_methods_add_no_series(daemon: Daemon, api: httpx.Clie
     assert moved[requests(session_route, "GET", 401)] == 100
     assert moved[requests("unmatched", "GET", 404)] == 100
     assert moved[requests("/api/v1/sessions", "other", 405)] == 100
+
+
+def test_expired_sessions_and_replays_are_counted(
+    daemon: Daemon, api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    template = make_template()
+    replayed = make_session(template)
+    assert _repl(api, replayed["id"], "globalThis.n = 1").status_code == 201
+    expiring = make_session(template)
+    before = _scrape(daemon, api)
+
+    restart = f"/sessions/{replayed['id']}/restart"
+    assert api.post(restart, json={"replay": True}).status_code == 200
+    put = api.put(
+        f"/templates/{template['id']}/settings", json={"lifecycle": {"max_lifetime_ms": 1}}
+    )
+    assert put.status_code == 200, put.text
+
+    def closed() -> bool:
+        sessions = (api.get(f"/sessions/{s['id']}").json() for s in (replayed, expiring))
+        return all(s["status"] == "closed" for s in sessions)
+
+    wait_until(closed, timeout=15)
+    after = _scrape(daemon, api)
+    assert _moves(before, after, "vmctl_session_replays_total", "outcome", ("whole",)) == {
+        "whole": 1
+    }
+    expired = _moves(
+        before, after, "vmctl_sessions_expired_total", "timeout", daemon_metrics.LIFECYCLE_TIMEOUTS
+    )
+    assert expired == {"idle_timeout": 0, "max_lifetime": 2}

@@ -4,6 +4,7 @@ One :class:`Metrics` per app: ``http/app.py:build_app`` makes it and hands it to
 rooms that count, as the session manager is handed its config. Each number is counted
 in the one place that knows it: an ended execution in ``sessions/execution.py``
 (``run_recorded``), a worker's crash in ``sessions/manager.py`` (``_mark_crashed``), a
+session closed by its lifecycle (``_expire``) or replayed (``_replay_on``) there too, a
 worker's start in ``workers/launcher.py`` (``launch``), a claim from the warm pool in
 ``sessions/pool.py`` (``claim``), a group commit of the event log
 in ``store/eventlog.py`` (``_flush``), an HTTP request in ``http/metrics.py``. What the
@@ -46,6 +47,14 @@ CrashCause = Literal[
     "stdout_closed",  # killed: it closed its stdout and lived on
 ]
 CRASH_CAUSES: tuple[CrashCause, ...] = get_args(CrashCause)
+
+# Which lifecycle timeout closed a session (sessions/expiry.py).
+LifecycleTimeout = Literal["idle_timeout", "max_lifetime"]
+LIFECYCLE_TIMEOUTS: tuple[LifecycleTimeout, ...] = get_args(LifecycleTimeout)
+# How a restart's replay ended (sessions/replay.py): every execution ran again, one did not
+# end ok, or the history was not whole (nothing ran).
+ReplayOutcome = Literal["whole", "stopped", "incomplete"]
+REPLAY_OUTCOMES: tuple[ReplayOutcome, ...] = get_args(ReplayOutcome)
 
 # An execution's wall time, 1 ms to a minute (longer ones land in +Inf).
 WALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -121,6 +130,18 @@ class Metrics:
             "Sessions whose worker was claimed from the warm pool",
             registry=registry,
         )
+        self.sessions_expired = Counter(
+            "vmctl_sessions_expired",
+            "Sessions the daemon closed as their lifecycle timeout ran out, by which",
+            ["timeout"],
+            registry=registry,
+        )
+        self.replays = Counter(
+            "vmctl_session_replays",
+            "Restarts that replayed a session's executions, by how the replay ended",
+            ["outcome"],
+            registry=registry,
+        )
         self.http_requests = Counter(
             "vmctl_http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -134,6 +155,8 @@ class Metrics:
             (self.limit_stops, LIMITS),
             (self.worker_starts, WORKER_STARTS),
             (self.worker_crashes, CRASH_CAUSES),
+            (self.sessions_expired, LIFECYCLE_TIMEOUTS),
+            (self.replays, REPLAY_OUTCOMES),
         ):
             for value in values:
                 counter.labels(value)

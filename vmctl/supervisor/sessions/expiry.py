@@ -13,8 +13,10 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import NamedTuple
 
 from vmctl.api.models import Lifecycle
+from vmctl.supervisor.metrics import LifecycleTimeout
 from vmctl.supervisor.sessions.live import LiveSession
 
 logger = logging.getLogger("vmctl.sessions")
@@ -23,7 +25,12 @@ logger = logging.getLogger("vmctl.sessions")
 RETRY_SECONDS = 1.0
 
 
-def due(live: LiveSession, lifecycle: Lifecycle, now: float) -> tuple[float | None, str | None]:
+class Expired(NamedTuple):
+    timeout: LifecycleTimeout  # which one ran out
+    reason: str  # the closed session's last_error
+
+
+def due(live: LiveSession, lifecycle: Lifecycle, now: float) -> tuple[float | None, Expired | None]:
     """Why ``live`` is to be closed at ``now`` (monotonic), or else the earliest moment
     it could be (``None``: never, as the settings stand).
 
@@ -34,20 +41,22 @@ def due(live: LiveSession, lifecycle: Lifecycle, now: float) -> tuple[float | No
     if lifecycle.max_lifetime_ms is not None:
         end = live.born + lifecycle.max_lifetime_ms / 1000
         if now >= end:
-            return None, (
+            reason = (
                 f"closed at the end of its lifetime of {lifecycle.max_lifetime_ms} ms"
                 " (lifecycle.max_lifetime_ms)"
             )
+            return None, Expired("max_lifetime", reason)
         moments.append(end)
     if lifecycle.idle_timeout_ms is not None:
         timeout = lifecycle.idle_timeout_ms / 1000
         if live.busy:
             moments.append(now + timeout)
         elif now >= live.idle_since + timeout:
-            return None, (
+            reason = (
                 f"closed after {lifecycle.idle_timeout_ms} ms without an execution"
                 " (lifecycle.idle_timeout_ms)"
             )
+            return None, Expired("idle_timeout", reason)
         else:
             moments.append(live.idle_since + timeout)
     return (min(moments) if moments else None), None
@@ -114,8 +123,8 @@ class Expiry:
             if session_id in self._closing:
                 continue
             lifecycle = await self._lifecycle(live.session.vm_id)
-            at, why = due(live, lifecycle, time.monotonic())
-            if why is not None:
+            at, expired = due(live, lifecycle, time.monotonic())
+            if expired is not None:
                 task = asyncio.create_task(self._closed(session_id, lifecycle))
                 self._closing[session_id] = task
             elif at is not None:

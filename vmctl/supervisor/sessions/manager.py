@@ -71,7 +71,7 @@ from vmctl.supervisor.sessions.paths import (
     worktree_in_roots,
 )
 from vmctl.supervisor.sessions.pool import WarmPool, clear_pool_dir
-from vmctl.supervisor.sessions.replay import replayed
+from vmctl.supervisor.sessions.replay import replay_outcome, replayed
 from vmctl.supervisor.sessions.startup import runtime_meta, start_worker
 from vmctl.supervisor.sessions.templates import Templates
 from vmctl.supervisor.store import EventPage, Store, StoreFull, open_store
@@ -404,13 +404,14 @@ class SessionManager:
             live = self._live.get(session_id)
             if live is None or live.retired or not self._accepting:
                 return
-            _, why = due(live, lifecycle, time.monotonic())
-            if why is None:
+            _, expired = due(live, lifecycle, time.monotonic())
+            if expired is None:
                 return
             # No await between the check and the retire, which at once takes the session
             # out of reach of new executions: an idle session is closed idle.
-            await self._close(session_id, why, last_error=why)
-        logger.info("session %s %s", session_id, why)
+            await self._close(session_id, expired.reason, last_error=expired.reason)
+        self._metrics.sessions_expired.labels(expired.timeout).inc()
+        logger.info("session %s %s", session_id, expired.reason)
 
     async def _close(self, session_id: str, why: str, last_error: str | None = None) -> Session:
         """Retire the session (lock held) and store it closed, with ``last_error`` if given."""
@@ -579,7 +580,11 @@ class SessionManager:
 
         limits = executions.worker_limits(settings, settings.limits.mem_mb)
         runtime = executions.runtime_options(template, settings)
-        return await replayed(self._store, handle, session.id, since, runtime, limits, fresh)
+        handle, report, state_since = await replayed(
+            self._store, handle, session.id, since, runtime, limits, fresh
+        )
+        self._metrics.replays.labels(replay_outcome(report)).inc()
+        return handle, report, state_since
 
     async def _retire(self, session_id: str, why: str) -> None:
         """Stop this session's worker, if it runs, and wait for its execution to be recorded."""

@@ -19,6 +19,7 @@ import msgspec
 
 from vmctl.api.models import Limits
 from vmctl.protocol import RuntimeOptions
+from vmctl.supervisor.metrics import ReplayOutcome
 from vmctl.supervisor.sessions.execution import error_of, job_of
 from vmctl.supervisor.store import ReplayPage, Store
 from vmctl.supervisor.store.models import utc_now
@@ -64,6 +65,14 @@ def _cut(error: dict[str, Any] | None) -> dict[str, Any] | None:
 def _text(value: object, limit: int) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def replay_outcome(report: dict[str, Any]) -> ReplayOutcome:
+    """How the replay of ``report`` ended, as /metrics counts it."""
+    failed = report["failed"]
+    if failed is None:
+        return "whole"
+    return "incomplete" if failed["execution_id"] is None else "stopped"
 
 
 def not_replayable(message: str) -> dict[str, Any]:
