@@ -133,6 +133,31 @@ NEWPID=$("$VMCTL" --json session get "$HELLO" | json_get runtime_meta pid)
 [ "$NEWPID" != "$PID" ] || fail "restart kept the old worker pid"
 pass
 
+step "replay: restart --replay makes a session's state again"
+run_cli 0 exec repl "$HELLO" 'globalThis.kept = 41'
+run_cli 0 exec repl "$HELLO" 'kept += 1'
+run_cli 0 session restart "$HELLO" --replay
+expect_contains "$OUT" "3 executions replayed"  # greet("again") since the restart, and these two
+run_cli 0 exec repl "$HELLO" 'kept'
+expect_eq "$OUT" "42"
+pass
+
+step "lifecycle: an idle timeout closes a session with the reason"
+run_cli 0 template create --name idle
+run_cli 0 template set-lifecycle idle --idle-timeout-ms 300
+expect_contains "$OUT" "idle_timeout_ms=300"
+new_session idle "$TESTAPPS/hello"
+IDLE=$SID
+wait_for 10 has_status "$IDLE" closed
+run_cli 0 session get "$IDLE"
+expect_contains "$OUT" "lifecycle.idle_timeout_ms"
+pass
+
+step "console: the web console's address signs a browser in"
+run_cli 0 console
+expect_contains "$OUT" "/?token="
+pass
+
 step "logs: the daemon log and a worker log"
 run_cli 0 logs --tail 5
 [ -n "$OUT" ] || fail "empty daemon log"
