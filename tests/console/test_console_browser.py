@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from real_daemon import Daemon, running_daemon
+from real_daemon import Daemon, running_daemon, session_body
 
 # Debian's package (make test installs it); Playwright's own browser download is not used.
 CHROMIUM = os.environ.get("VMCTL_CHROMIUM", "/usr/bin/chromium")
@@ -60,6 +60,7 @@ def page(browser: Browser, daemon: Daemon, problems: list[str]) -> Iterator[Page
         yield opened
     finally:
         context.close()
+        daemon.close_open_sessions()  # whatever the test made, even if it failed midway
     assert problems == []
 
 
@@ -128,6 +129,26 @@ def test_a_session_made_run_streamed_cancelled_replayed_and_closed_in_the_page(
     expect(page.locator("#sessions li")).to_have_count(0)
 
 
+def test_opening_a_session_shows_what_its_executions_printed(
+    page: Page, daemon: Daemon, tmp_path: Path
+) -> None:
+    worktree = tmp_path / "tree"
+    worktree.mkdir()
+    with daemon.client() as api:  # a session an agent made, before the page was opened
+        template = api.post("/templates", json={"name": "console-history"}).json()
+        body = session_body(template["id"], worktree)
+        session = api.post("/sessions", json=body).json()
+        code = "console.log('from before'); console.warn('careful'); 'the value'"
+        assert api.post("/executions/repl", json={"session_id": session["id"], "input": code})
+    _sign_in(page, daemon)
+    page.click(f"#sessions li[data-id='{session['id']}']")
+    transcript = page.locator("#transcript")
+    expect(transcript.locator(".input")).to_have_text(code)
+    expect(transcript.locator(".console")).to_have_text("from before")
+    expect(transcript.locator(".warn")).to_have_text("careful")
+    expect(transcript.locator(".value")).to_have_text("the value")
+
+
 def test_an_error_of_the_api_is_shown_not_thrown(
     page: Page, daemon: Daemon, problems: list[str]
 ) -> None:
@@ -147,4 +168,3 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """Auth on, as by default: the page signs in with the token."""
     with running_daemon(tmp_path_factory.mktemp("home")) as running:
         yield running
-        running.close_open_sessions()

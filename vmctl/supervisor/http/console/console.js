@@ -6,6 +6,7 @@ const API = "/api/v1";
 const NO_COMMIT = "0".repeat(40);
 const REFRESH_MS = 3000;
 const HISTORY = 20; // executions shown when a session is opened
+const HISTORY_EVENTS = 200; // of each of them
 
 const $ = (id) => document.getElementById(id);
 const state = { session: null, running: null, stream: null, templates: new Map() };
@@ -135,14 +136,28 @@ async function openSession(session) {
     item.classList.toggle("selected", item.dataset.id === session.id);
   }
   const executions = await api("GET", `/executions?session_id=${session.id}&limit=${HISTORY}`);
-  for (const execution of executions.reverse()) showRecord(execution);
+  for (const execution of executions.reverse()) {
+    const path = `/executions/${execution.id}/events?limit=${HISTORY_EVENTS}`;
+    const events = await api("GET", path);
+    if (execution.kind !== "repl") line("input", `run ${execution.path}`);
+    for (const event of events) showEvent(event.type, event.payload);
+    if (events.length === HISTORY_EVENTS) line("system", "(more output not shown)");
+    if (execution.status === "running") line("system", "(still running)");
+  }
 }
 
-function showRecord(execution) {
-  line("input", execution.kind === "repl" ? execution.input : `run ${execution.path}`);
-  if (execution.status === "running") line("system", "(running)");
-  else if (execution.result) line("value", execution.result.preview);
-  else if (execution.error) line("exception", execution.error.message || execution.error.code);
+// One event of an execution, as the transcript shows it (a stream's or a record's).
+function showEvent(type, payload) {
+  switch (type) {
+    case "input_echo": return line("input", payload.text);
+    case "console": {
+      const plain = payload.level === "log" || payload.level === "info";
+      return line(plain ? "console" : payload.level, payload.text);
+    }
+    case "value": return line("value", payload.preview);
+    case "exception": return line("exception", payload.message);
+    case "system": return line("system", payload.message);
+  }
 }
 
 async function createSession(event) {
@@ -195,7 +210,6 @@ async function run(event) {
     wait: false,
   });
   $("code").value = "";
-  line("input", code);
   state.running = execution.id;
   showSession();
   follow(execution.id);
@@ -204,14 +218,9 @@ async function run(event) {
 function follow(executionId) {
   const source = new EventSource(`${API}/executions/${executionId}/stream`);
   state.stream = source;
-  const show = (kind, text) => (event) => line(kind, text(JSON.parse(event.data).payload));
-  source.addEventListener("console", (event) => {
-    const payload = JSON.parse(event.data).payload;
-    line(payload.level === "log" || payload.level === "info" ? "console" : payload.level, payload.text);
-  });
-  source.addEventListener("value", show("value", (payload) => payload.preview));
-  source.addEventListener("exception", show("exception", (payload) => payload.message));
-  source.addEventListener("system", show("system", (payload) => payload.message));
+  for (const type of ["input_echo", "console", "value", "exception", "system"]) {
+    source.addEventListener(type, (event) => showEvent(type, JSON.parse(event.data).payload));
+  }
   source.addEventListener("end", (event) => {
     const record = JSON.parse(event.data);
     if (record.status !== "ok") say(`Execution ${shortId(record.id)} ended ${record.status}`);
