@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import os
 import random
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -187,3 +189,22 @@ def test_a_bad_timeout_is_refused_and_nothing_changes(
         assert details["maximum"] == LIFECYCLE_MAXIMUM_MS
     lifecycle = api.get(f"/templates/{template['id']}").json()["settings"]["lifecycle"]
     assert lifecycle[field] is None
+
+
+def test_a_crashed_session_restarted_past_its_lifetime_is_closed_at_once(
+    api: httpx.Client, make_template: Make, make_session: Make
+) -> None:
+    template = make_template()
+    session = make_session(template)
+    os.kill(session["runtime_meta"]["pid"], signal.SIGKILL)
+
+    def crashed() -> bool:
+        return bool(api.get(f"/sessions/{session['id']}").json()["status"] == "crashed")
+
+    wait_until(crashed, timeout=10)
+    # A crashed session has no worker: its lifetime closes nothing until it has one again.
+    _lifecycle(api, template, max_lifetime_ms=1)
+    assert api.get(f"/sessions/{session['id']}").json()["status"] == "crashed"
+    restarted = api.post(f"/sessions/{session['id']}/restart")
+    assert restarted.status_code == 200, restarted.text
+    assert "lifecycle.max_lifetime_ms" in _closed(api, session)["last_error"]
