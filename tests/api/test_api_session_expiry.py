@@ -6,15 +6,17 @@ import collections
 import os
 import random
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
 
-from real_daemon import error_code, wait_until
+from real_daemon import error_code, running_daemon, start_session, wait_until
 from vmctl.supervisor.config import LIFECYCLE_MAXIMUM_MS
 
 Make = Callable[..., dict[str, Any]]
@@ -208,3 +210,33 @@ def test_a_crashed_session_restarted_past_its_lifetime_is_closed_at_once(
     restarted = api.post(f"/sessions/{session['id']}/restart")
     assert restarted.status_code == 200, restarted.text
     assert "lifecycle.max_lifetime_ms" in _closed(api, session)["last_error"]
+
+
+def test_a_close_the_store_refuses_leaves_the_session_whole_and_is_tried_again(
+    tmp_path: Path, worktree: Path
+) -> None:
+    with running_daemon(tmp_path / "home") as daemon, daemon.client() as api:
+        session = start_session(api, worktree)
+        put = api.put(
+            f"/templates/{session['vm_id']}/settings",
+            json={"lifecycle": {"idle_timeout_ms": 300}},
+        )
+        assert put.status_code == 200, put.text
+        url = f"/sessions/{session['id']}"
+        pid = session["runtime_meta"]["pid"]
+        # Another process holds the store's write lock: the daemon's writes wait out
+        # their busy timeout, then fail (reads go on, as WAL lets them).
+        blocker = sqlite3.connect(daemon.db_path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            wait_until(lambda: f"session {session['id']} was not closed" in daemon.log(), 30)
+            # The session stays as it was, its worker up: not a row that says ready with
+            # no worker behind it.
+            assert api.get(url).json()["status"] == "ready"
+            assert psutil.pid_exists(pid) and not _worker_gone(pid)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        closed = _closed(api, session)
+        assert "lifecycle.idle_timeout_ms" in closed["last_error"]
+        wait_until(lambda: _worker_gone(pid))

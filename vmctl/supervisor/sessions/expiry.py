@@ -21,7 +21,7 @@ from vmctl.supervisor.sessions.live import LiveSession
 
 logger = logging.getLogger("vmctl.sessions")
 
-# After a sweep failed (the store could not say a template's settings): the next one.
+# After a sweep or a close failed (the store could not read or write): the next try.
 RETRY_SECONDS = 1.0
 
 
@@ -84,6 +84,8 @@ class Expiry:
         self._close = close
         self._changed = asyncio.Event()
         self._closing: dict[str, asyncio.Task[None]] = {}
+        # Sessions whose close failed (the store refused it) -> when to try again.
+        self._retry_at: dict[str, float] = {}
 
     def changed(self) -> None:
         """A moment may have come earlier: look again now."""
@@ -118,9 +120,16 @@ class Expiry:
     async def _sweep(self) -> float | None:
         """Start the closes that are due; the earliest moment one of the others could be."""
         wake: float | None = None
-        for live in list(self._sessions()):
+        sessions = list(self._sessions())
+        for gone in self._retry_at.keys() - {live.session.id for live in sessions}:
+            del self._retry_at[gone]
+        for live in sessions:
             session_id = live.session.id
             if session_id in self._closing:
+                continue
+            retry_at = self._retry_at.get(session_id, 0.0)
+            if retry_at > time.monotonic():
+                wake = retry_at if wake is None else min(wake, retry_at)
                 continue
             lifecycle = await self._lifecycle(live.session.vm_id)
             at, expired = due(live, lifecycle, time.monotonic())
@@ -134,8 +143,16 @@ class Expiry:
     async def _closed(self, session_id: str, lifecycle: Lifecycle) -> None:
         try:
             await self._close(session_id, lifecycle)
-        except Exception:
-            logger.exception("lifecycle timeouts: session %s was not closed", session_id)
+        except Exception as exc:
+            self._retry_at[session_id] = time.monotonic() + RETRY_SECONDS
+            logger.error(
+                "lifecycle timeouts: session %s was not closed (again in %ss): %s",
+                session_id,
+                RETRY_SECONDS,
+                exc,
+            )
+        else:
+            self._retry_at.pop(session_id, None)
         finally:
             del self._closing[session_id]
             # It may still be live (an execution began before the close took the lock):

@@ -167,6 +167,14 @@ async def _recover_later(store: Store) -> None:
             return
 
 
+def _closed(session: Session, why: str | None = None) -> Session:
+    """``session`` closed now, with ``why`` as its last error if given."""
+    last_error = why if why is not None else session.last_error
+    return msgspec.structs.replace(
+        session, status="closed", closed_at=utc_now(), last_error=last_error
+    )
+
+
 class SessionManager:
     """Sessions and their workers; opened and closed by :func:`open_session_manager`."""
 
@@ -395,11 +403,22 @@ class SessionManager:
 
     async def close_session(self, session_id: str) -> Session:
         async with self._locks.hold(session_id):
-            return await self._close(session_id, "the session was closed")
+            session = await self.get_session(session_id)
+            if session.status == "closed":
+                return session
+            await self._retire(session_id, "the session was closed")
+            closed = _closed(session)
+            await self._store.update_session(closed)
+            return closed
 
     async def _expire(self, session_id: str, lifecycle: Lifecycle) -> None:
         """Close a session whose lifecycle timeout ran out, if it still has: an execution
-        may have begun while this waited for the session's lock."""
+        may have begun while this waited for the session's lock.
+
+        It is stored closed before its worker stops: if the store refuses (a full disk),
+        the session goes on as it was and the expiry is tried again later, rather than
+        leave a row that says ready with no worker behind it.
+        """
         async with self._locks.hold(session_id):
             live = self._live.get(session_id)
             if live is None or live.retired or not self._accepting:
@@ -407,26 +426,18 @@ class SessionManager:
             _, expired = due(live, lifecycle, time.monotonic())
             if expired is None:
                 return
-            # No await between the check and the retire, which at once takes the session
-            # out of reach of new executions: an idle session is closed idle.
-            await self._close(session_id, expired.reason, last_error=expired.reason)
+            # At once, with no await since the check: no execution starts from here, so
+            # an idle session is closed idle.
+            live.retired_because = expired.reason
+            try:
+                session = await self.get_session(session_id)
+                await self._store.update_session(_closed(session, expired.reason))
+            except BaseException:
+                live.retired_because = None
+                raise
+            await self._retire(session_id, expired.reason)
         self._metrics.sessions_expired.labels(expired.timeout).inc()
         logger.info("session %s %s", session_id, expired.reason)
-
-    async def _close(self, session_id: str, why: str, last_error: str | None = None) -> Session:
-        """Retire the session (lock held) and store it closed, with ``last_error`` if given."""
-        await self._retire(session_id, why)
-        session = await self.get_session(session_id)
-        if session.status == "closed":
-            return session
-        closed = msgspec.structs.replace(
-            session,
-            status="closed",
-            closed_at=utc_now(),
-            last_error=last_error or session.last_error,
-        )
-        await self._store.update_session(closed)
-        return closed
 
     async def aclose(self, reason: str = "the daemon shut down") -> None:
         """Stop every worker at once; their sessions become crashed (restartable).
