@@ -240,3 +240,29 @@ def test_a_close_the_store_refuses_leaves_the_session_whole_and_is_tried_again(
         closed = _closed(api, session)
         assert "lifecycle.idle_timeout_ms" in closed["last_error"]
         wait_until(lambda: _worker_gone(pid))
+
+
+def test_a_close_or_restart_the_store_refuses_keeps_the_session_and_its_state(
+    tmp_path: Path, worktree: Path
+) -> None:
+    with running_daemon(tmp_path / "home") as daemon, daemon.client() as api:
+        session = start_session(api, worktree)
+        ran = api.post(
+            "/executions/repl", json={"session_id": session["id"], "input": "globalThis.k = 7"}
+        )
+        assert ran.status_code == 201, ran.text
+        blocker = sqlite3.connect(daemon.db_path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")  # the store's writes fail after their wait
+            for action in ("close", "restart"):
+                refused = api.post(f"/sessions/{session['id']}/{action}")
+                assert refused.status_code == 500, (action, refused.text)  # a store fault
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        current = api.get(f"/sessions/{session['id']}").json()
+        assert current["status"] == "ready"
+        assert current["runtime_meta"]["pid"] == session["runtime_meta"]["pid"]
+        again = api.post("/executions/repl", json={"session_id": session["id"], "input": "k"})
+        assert again.status_code == 201 and again.json()["result"]["json"] == 7
+        assert api.post(f"/sessions/{session['id']}/close").json()["status"] == "closed"

@@ -388,13 +388,12 @@ class SessionManager:
             await asyncio.to_thread(
                 check_in_roots, session.worktree_path, self._config.worktree_roots
             )
-            await self._retire(session_id, "the session was restarted")
             template = await self.templates.get(session.vm_id)
             meta = session.runtime_meta or {}
             restarts = int(meta.get("restarts", 0)) + 1
+            starting = msgspec.structs.replace(session, status="starting", last_error=None)
+            await self._store_then_retire(starting, "the session was restarted")
             with self._place():
-                starting = msgspec.structs.replace(session, status="starting", last_error=None)
-                await self._store.update_session(starting)
                 if not replay:
                     return await self._start(starting, template, restarts)
                 since = meta.get("state_since")  # none for a session of an earlier vmctl
@@ -406,19 +405,14 @@ class SessionManager:
             session = await self.get_session(session_id)
             if session.status == "closed":
                 return session
-            await self._retire(session_id, "the session was closed")
             closed = _closed(session)
-            await self._store.update_session(closed)
+            await self._store_then_retire(closed, "the session was closed")
             return closed
 
     async def _expire(self, session_id: str, lifecycle: Lifecycle) -> None:
         """Close a session whose lifecycle timeout ran out, if it still has: an execution
-        may have begun while this waited for the session's lock.
-
-        It is stored closed before its worker stops: if the store refuses (a full disk),
-        the session goes on as it was and the expiry is tried again later, rather than
-        leave a row that says ready with no worker behind it.
-        """
+        may have begun while this waited for the session's lock. If the store refuses the
+        write, the session goes on as it was and the expiry is tried again later."""
         async with self._locks.hold(session_id):
             live = self._live.get(session_id)
             if live is None or live.retired or not self._accepting:
@@ -426,18 +420,32 @@ class SessionManager:
             _, expired = due(live, lifecycle, time.monotonic())
             if expired is None:
                 return
-            # At once, with no await since the check: no execution starts from here, so
-            # an idle session is closed idle.
-            live.retired_because = expired.reason
-            try:
-                session = await self.get_session(session_id)
-                await self._store.update_session(_closed(session, expired.reason))
-            except BaseException:
-                live.retired_because = None
-                raise
-            await self._retire(session_id, expired.reason)
+            # No await since the check: no execution starts from here, so an idle session
+            # is closed idle.
+            closed = _closed(live.session, expired.reason)
+            await self._store_then_retire(closed, expired.reason)
         self._metrics.sessions_expired.labels(expired.timeout).inc()
         logger.info("session %s %s", session_id, expired.reason)
+
+    async def _store_then_retire(self, state: Session, why: str) -> None:
+        """Store ``state`` of a session, then stop its worker (lock held).
+
+        From the first step (before any await) no execution starts on it. If the store
+        refuses the write (a full disk), the session goes on as it was: not a row that
+        says ready with no worker behind it.
+        """
+        live = self._live.get(state.id)
+        if live is not None and live.retired:
+            live = None  # being retired already: not ours to mark
+        if live is not None:
+            live.retired_because = why
+        try:
+            await self._store.update_session(state)
+        except BaseException:
+            if live is not None:
+                live.retired_because = None
+            raise
+        await self._retire(state.id, why)
 
     async def aclose(self, reason: str = "the daemon shut down") -> None:
         """Stop every worker at once; their sessions become crashed (restartable).
