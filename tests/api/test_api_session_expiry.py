@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import random
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,19 @@ def _expiring(
     template = make_template()
     _lifecycle(api, template, **lifecycle)
     return make_session(template)
+
+
+@contextlib.contextmanager
+def _store_locked(db_path: Path) -> Iterator[None]:
+    """Another process holds the store's write lock: the daemon's writes wait out their
+    busy timeout, then fail (reads go on, as WAL lets them)."""
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
 
 
 def _closed(api: httpx.Client, session: dict[str, Any], timeout: float = 15) -> dict[str, Any]:
@@ -224,19 +238,12 @@ def test_a_close_the_store_refuses_leaves_the_session_whole_and_is_tried_again(
         assert put.status_code == 200, put.text
         url = f"/sessions/{session['id']}"
         pid = session["runtime_meta"]["pid"]
-        # Another process holds the store's write lock: the daemon's writes wait out
-        # their busy timeout, then fail (reads go on, as WAL lets them).
-        blocker = sqlite3.connect(daemon.db_path, isolation_level=None)
-        try:
-            blocker.execute("BEGIN IMMEDIATE")
+        with _store_locked(daemon.db_path):
             wait_until(lambda: f"session {session['id']} was not closed" in daemon.log(), 30)
             # The session stays as it was, its worker up: not a row that says ready with
             # no worker behind it.
             assert api.get(url).json()["status"] == "ready"
             assert psutil.pid_exists(pid) and not _worker_gone(pid)
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         closed = _closed(api, session)
         assert "lifecycle.idle_timeout_ms" in closed["last_error"]
         wait_until(lambda: _worker_gone(pid))
@@ -251,15 +258,10 @@ def test_a_close_or_restart_the_store_refuses_keeps_the_session_and_its_state(
             "/executions/repl", json={"session_id": session["id"], "input": "globalThis.k = 7"}
         )
         assert ran.status_code == 201, ran.text
-        blocker = sqlite3.connect(daemon.db_path, isolation_level=None)
-        try:
-            blocker.execute("BEGIN IMMEDIATE")  # the store's writes fail after their wait
+        with _store_locked(daemon.db_path):
             for action in ("close", "restart"):
                 refused = api.post(f"/sessions/{session['id']}/{action}")
                 assert refused.status_code == 500, (action, refused.text)  # a store fault
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         current = api.get(f"/sessions/{session['id']}").json()
         assert current["status"] == "ready"
         assert current["runtime_meta"]["pid"] == session["runtime_meta"]["pid"]
