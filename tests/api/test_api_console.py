@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from real_daemon import Daemon, error_code, running_daemon
-from vmctl.supervisor.http.console import COOKIE, cookie_value
+from vmctl.supervisor.http.credentials import COOKIE, Token
 
 
 @contextlib.contextmanager
@@ -33,7 +33,7 @@ def test_the_token_in_the_address_is_traded_for_a_cookie(daemon: Daemon) -> None
     assert answer.headers["location"] == "/"  # the token leaves the address bar
     assert answer.headers["referrer-policy"] == "no-referrer"
     set_cookie = answer.headers["set-cookie"]
-    assert set_cookie.startswith(f"{COOKIE}={cookie_value(daemon.token)};")
+    assert set_cookie.startswith(f"{COOKIE}={Token(daemon.token).cookie};")
     assert daemon.token not in set_cookie  # the cookie is derived from it, not it
     attributes = {part.strip().lower() for part in set_cookie.split(";")[1:]}
     assert {"httponly", "samesite=strict", "path=/"} <= attributes

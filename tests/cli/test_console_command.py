@@ -8,7 +8,7 @@ import httpx
 
 from cli.runner import Vmctl, invoke
 from real_daemon import Daemon
-from vmctl.supervisor.http.console import COOKIE
+from vmctl.supervisor.http.credentials import COOKIE
 
 
 def test_console_prints_an_address_that_signs_in(vmctl: Vmctl, daemon: Daemon) -> None:

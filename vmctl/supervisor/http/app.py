@@ -21,6 +21,7 @@ from vmctl.supervisor.config import DaemonConfig
 from vmctl.supervisor.http import endpoints as ep
 from vmctl.supervisor.http.console import PAGE as CONSOLE_PAGE
 from vmctl.supervisor.http.console import console_routes
+from vmctl.supervisor.http.credentials import Token
 from vmctl.supervisor.http.errors import EXCEPTION_HANDLERS
 from vmctl.supervisor.http.hosts import AllowedHosts
 from vmctl.supervisor.http.metrics import RequestCounter, scrape
@@ -83,7 +84,9 @@ def build_app(config: DaemonConfig) -> Starlette:
     metrics = Metrics()  # the app's own registry: what /metrics reports
     # MCP over streamable HTTP (docs/mcp.md): the tools call this daemon's API over loopback.
     mcp = McpEndpoint.for_daemon(config.host, config.port, config.auth_token, config.worktree_roots)
-    routes = [*ROUTES, Route("/mcp", mcp), *console_routes(config.auth_token)]
+    # One token for the Gate and the console's sign-in (credentials.py); None: --no-auth.
+    token = Token(config.auth_token) if config.auth_token is not None else None
+    routes = [*ROUTES, Route("/mcp", mcp), *console_routes(token)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -103,7 +106,7 @@ def build_app(config: DaemonConfig) -> Starlette:
             Middleware(
                 Gate,
                 allowed=allowed,
-                token=config.auth_token,
+                token=token,
                 open_paths=frozenset({HEALTH, CONSOLE_PAGE}),
                 max_bytes=config.max_body_bytes,
             ),

@@ -5,7 +5,7 @@ answers ``INTERNAL`` for a bug (logged with that id), and once it is answered lo
 and counts it. :class:`Gate` then refuses, before the app sees it, a request the daemon
 does not serve, each check a function of its own, in this order: a ``Host`` or an
 ``Origin`` it does not answer (hosts.py), a missing token (the bearer header, or the web
-console's cookie: console/), a body that is not JSON, a
+console's cookie: credentials.py), a body that is not JSON, a
 body over the limit (whatever its Content-Length claimed). A refusal is the envelope of
 errors.py. Each concern is a layer's step rather than a layer: every ASGI layer costs a
 coroutine and a wrapped ``send`` on every request. What comes before them (connection
@@ -15,18 +15,16 @@ count, head size and time, body time) is bounded by the connection itself
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
-from starlette.requests import ClientDisconnect, cookie_parser
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vmctl.supervisor.http.console import COOKIE as CONSOLE_COOKIE
-from vmctl.supervisor.http.console import cookie_value
+from vmctl.supervisor.http.credentials import Token, header
 from vmctl.supervisor.http.errors import (
     RequestError,
     envelope,
@@ -49,13 +47,6 @@ _LOGGED_AS_IS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 # Methods whose body the daemon reads; their bodies must be JSON.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def header(scope: Scope, wanted: bytes) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return bytes(value)
-    return None
 
 
 def loggable(text: str) -> str:
@@ -152,13 +143,13 @@ class Gate(_HttpOnly):
         self,
         app: ASGIApp,
         allowed: AllowedHosts,
-        token: str | None,
+        token: Token | None,
         open_paths: frozenset[str],
         max_bytes: int,
     ) -> None:
         super().__init__(app)
         self.allowed = allowed
-        self.token = Token(token) if token is not None else None
+        self.token = token
         self.open_paths = open_paths
         self.max_bytes = max_bytes
 
@@ -194,26 +185,6 @@ def host_refusal(scope: Scope, allowed: AllowedHosts) -> RequestError | None:
             "(start it with --allow-origin ORIGIN to add one)"
         )
     return None
-
-
-class Token:
-    """What a request may show for the daemon's token: ``Authorization: Bearer <token>``,
-    or the web console's cookie (a value derived from the token)."""
-
-    def __init__(self, token: str) -> None:
-        self.bearer = f"Bearer {token}".encode()
-        self.cookie = cookie_value(token).encode()
-
-    def shown(self, scope: Scope) -> bool:
-        """Compared in constant time; the cookie is parsed only without the header."""
-        authorization = header(scope, b"authorization")
-        if authorization is not None:
-            return hmac.compare_digest(authorization, self.bearer)
-        cookies = header(scope, b"cookie")
-        if cookies is None:
-            return False
-        given = cookie_parser(cookies.decode("latin-1")).get(CONSOLE_COOKIE, "")
-        return hmac.compare_digest(given.encode("latin-1", "replace"), self.cookie)
 
 
 def token_refusal(

@@ -5,14 +5,13 @@ prints it) and then kept in a cookie: the page answers a good token with a redir
 ``/`` that sets the cookie and drops the token from the address bar and the history. The
 cookie holds a value derived from the token, not the token; it is ``HttpOnly`` (no script
 reads it) and ``SameSite=Strict`` (no other site's page sends it), and the Gate takes it
-in place of the bearer header on every route (middleware.py). The page's script talks to
-the API like any client, and its policy lets it load nothing but this daemon's files.
+in place of the bearer header on every route (credentials.py holds both checks). The
+page's script talks to the API like any client, and its policy lets it load nothing but
+this daemon's files.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from importlib import resources
 
 from starlette.exceptions import HTTPException
@@ -20,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-COOKIE = "vmctl_console"
+from vmctl.supervisor.http.credentials import COOKIE, Token
+
 PAGE = "/"
 ASSETS = "/console/"
 # The page loads only its own script and style, and talks only to this daemon.
@@ -49,22 +49,11 @@ it carries the token once, and the page keeps you signed in until the browser cl
 """
 
 
-def cookie_value(token: str) -> str:
-    """What the cookie holds for ``token``: derived from it, so the cookie is not the token
-    (a leaked cookie works for this daemon's pages and API, not as a bearer header)."""
-    return hmac.new(token.encode(), b"vmctl web console", hashlib.sha256).hexdigest()
-
-
-def _same(given: str, expected: str) -> bool:
-    """In constant time; as bytes, since a client's text may be anything."""
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 def _file(name: str) -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
-def console_routes(token: str | None) -> list[BaseRoute]:
+def console_routes(token: Token | None) -> list[BaseRoute]:
     """``GET /`` (the page, or the sign-in with ``?token=``) and ``GET /console/{name}``.
 
     The Gate lets ``GET /`` through without a token (this route checks it); the files
@@ -72,19 +61,18 @@ def console_routes(token: str | None) -> list[BaseRoute]:
     """
     page = _file("index.html")
     assets = {name: _file(name) for name in ("console.js", "console.css", "icon.svg")}
-    expected = cookie_value(token) if token is not None else None
 
     async def console_page(request: Request) -> Response:
-        if expected is None:
+        if token is None:
             return HTMLResponse(page, headers=SECURITY_HEADERS)
         given = request.query_params.get("token")
         if given is not None:  # a sign-in, even with a cookie: the address is to lose it
-            if token is None or not _same(given, token):
+            if not token.is_given(given):
                 return HTMLResponse(_LOCKED, status_code=401, headers=SECURITY_HEADERS)
             signed_in = RedirectResponse(PAGE, status_code=303, headers=SECURITY_HEADERS)
-            signed_in.set_cookie(COOKIE, expected, path="/", httponly=True, samesite="strict")
+            signed_in.set_cookie(COOKIE, token.cookie, path="/", httponly=True, samesite="strict")
             return signed_in
-        if _same(request.cookies.get(COOKIE, ""), expected):
+        if token.cookie_shown(request.scope):
             return HTMLResponse(page, headers=SECURITY_HEADERS)
         return HTMLResponse(_LOCKED, status_code=401, headers=SECURITY_HEADERS)
 
