@@ -59,7 +59,7 @@ def due(live: LiveSession, lifecycle: Lifecycle, now: float) -> tuple[float | No
             return None, Expired("idle_timeout", reason)
         else:
             moments.append(live.idle_since + timeout)
-    return (min(moments) if moments else None), None
+    return min(moments, default=None), None
 
 
 def has_timeouts(lifecycle: Lifecycle) -> bool:
@@ -119,7 +119,7 @@ class Expiry:
 
     async def _sweep(self) -> float | None:
         """Start the closes that are due; the earliest moment one of the others could be."""
-        wake: float | None = None
+        moments: list[float] = []
         sessions = list(self._sessions())
         for gone in self._retry_at.keys() - {live.session.id for live in sessions}:
             del self._retry_at[gone]
@@ -129,7 +129,7 @@ class Expiry:
                 continue
             retry_at = self._retry_at.get(session_id, 0.0)
             if retry_at > time.monotonic():
-                wake = retry_at if wake is None else min(wake, retry_at)
+                moments.append(retry_at)
                 continue
             lifecycle = await self._lifecycle(live.session.vm_id)
             at, expired = due(live, lifecycle, time.monotonic())
@@ -137,8 +137,8 @@ class Expiry:
                 task = asyncio.create_task(self._closed(session_id, lifecycle))
                 self._closing[session_id] = task
             elif at is not None:
-                wake = at if wake is None else min(wake, at)
-        return wake
+                moments.append(at)
+        return min(moments, default=None)
 
     async def _closed(self, session_id: str, lifecycle: Lifecycle) -> None:
         try:

@@ -75,7 +75,12 @@ def replay_outcome(report: dict[str, Any]) -> ReplayOutcome:
     return "incomplete" if failed["execution_id"] is None else "stopped"
 
 
-def not_replayable(message: str) -> dict[str, Any]:
+def _report(failed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A replay's report (``runtime_meta.replay``) before anything ran."""
+    return {"replayed": 0, "diverged": [], "failed": failed}
+
+
+def _not_replayable(message: str) -> dict[str, Any]:
     """The ``failed`` of a replay whose history is not whole (no execution to name)."""
     return {"execution_id": None, "error": {"code": "REPLAY_INCOMPLETE", "message": message}}
 
@@ -93,8 +98,7 @@ async def replayed(
     worker then, the report, and when that worker's state started. A replay that killed
     its worker leaves a ``fresh`` one in its place, whose state starts then."""
     if not since:
-        report = {"replayed": 0, "diverged": [], "failed": not_replayable(UNKNOWN)}
-        return handle, report, utc_now()
+        return handle, _report(_not_replayable(UNKNOWN)), utc_now()
     pages = functools.partial(store.replay_page, session_id, since, limit=PAGE)
     try:
         report = await _rerun(pages, handle, runtime, limits)
@@ -117,12 +121,12 @@ async def _rerun(
 ) -> dict[str, Any]:
     """Run the executions ``pages`` gives (from its first page on) on ``handle``; the report.
     Stops at the first that does not end ``ok`` (the worker may be dead then)."""
-    report: dict[str, Any] = {"replayed": 0, "diverged": [], "failed": None}
+    report = _report()
     after: tuple[str, int] | None = None
     while True:
         page = await pages(after)
         if not page.complete:  # pruned before the replay, or while it ran
-            report["failed"] = not_replayable(INCOMPLETE)
+            report["failed"] = _not_replayable(INCOMPLETE)
             return report
         for execution in page.executions:
             outcome = await handle.execute(job_of(execution, runtime), limits)
